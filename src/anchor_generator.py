@@ -1,0 +1,106 @@
+"""Densified anchors of FaceBoxes for any (padded) input size.
+
+Box convention: [ymin, xmin, ymax, xmax], normalized by the padded image height/width and
+clipped to [0, 1].
+
+Layout (UPSTREAM_FACTS.md, "Anchors"): anchors are emitted grid-row-major (row i outer,
+column j inner), then per cell in spec order, then the n x n sub-centres of a densified
+spec with the x sub-index as the outer loop and the y sub-index as the inner loop. The
+prediction heads reshape their outputs in exactly this order.
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+
+# (scale in pixels, aspect ratio, densification n) per feature map (FaceBoxes paper, Table/Sec. 3.3).
+ANCHOR_SPECS = (
+    ((32, 1.0, 4), (64, 1.0, 2), (128, 1.0, 1)),
+    ((256, 1.0, 1),),
+    ((512, 1.0, 1),),
+)
+# Feature map strides in pixels (inception3, conv3_2, conv4_2).
+STRIDES = (32, 64, 128)
+# Every input side is padded to a multiple of this (the coarsest stride).
+PAD_MULTIPLE = 128
+
+
+def anchors_per_cell(specs):
+    """Number of anchors per grid cell for one feature map's specs (sum of n^2)."""
+    return sum(n * n for _, _, n in specs)
+
+
+NUM_ANCHORS_PER_CELL = tuple(anchors_per_cell(s) for s in ANCHOR_SPECS)  # (21, 1, 1)
+
+
+def cell_template(specs):
+    """Anchor offsets and sizes of one cell, in pixels, in emission order.
+
+    Args:
+        specs: a sequence of (scale, aspect_ratio, n).
+
+    Returns:
+        a float32 numpy array with shape [K, 4]: [dy, dx, height, width] where (dy, dx) is the
+        offset of the anchor centre from the cell centre; K = sum of n^2.
+    """
+    rows = []
+    for scale, ratio, n in specs:
+        height = scale / math.sqrt(ratio)
+        width = scale * math.sqrt(ratio)
+        offsets = (np.arange(n) + 0.5) / n - 0.5
+        for kx in range(n):          # x sub-index is the outer loop
+            for ky in range(n):      # y sub-index is the inner loop
+                rows.append((offsets[ky] * height, offsets[kx] * width, height, width))
+    return np.asarray(rows, dtype=np.float32)
+
+
+def generate_anchors(image_height, image_width):
+    """Anchors for an input of the given padded size.
+
+    Args:
+        image_height: an int or int32 scalar tensor, a multiple of 128.
+        image_width: an int or int32 scalar tensor, a multiple of 128.
+
+    Returns:
+        anchors: a float32 tensor with shape [num_anchors, 4], [ymin, xmin, ymax, xmax]
+            normalized by the padded size and clipped to [0, 1].
+        num_anchors_per_level: a list of three int32 scalar tensors (or ints when the size is
+            static), the anchor count of each feature map.
+    """
+    height_f = tf.cast(image_height, tf.float32)
+    width_f = tf.cast(image_width, tf.float32)
+    all_anchors, counts = [], []
+    for specs, stride in zip(ANCHOR_SPECS, STRIDES):
+        grid_h = image_height // stride
+        grid_w = image_width // stride
+        template = tf.constant(cell_template(specs))  # [K, 4]
+        cy = (tf.cast(tf.range(grid_h), tf.float32) + 0.5) * stride  # [h]
+        cx = (tf.cast(tf.range(grid_w), tf.float32) + 0.5) * stride  # [w]
+        cy, cx = tf.meshgrid(cy, cx, indexing="ij")  # [h, w]
+        centre_y = cy[:, :, None] + template[:, 0]  # [h, w, K]
+        centre_x = cx[:, :, None] + template[:, 1]  # [h, w, K]
+        half_h = 0.5 * template[:, 2]
+        half_w = 0.5 * template[:, 3]
+        anchors = tf.stack([
+            (centre_y - half_h) / height_f, (centre_x - half_w) / width_f,
+            (centre_y + half_h) / height_f, (centre_x + half_w) / width_f,
+        ], axis=-1)  # [h, w, K, 4]
+        all_anchors.append(tf.reshape(anchors, [-1, 4]))
+        counts.append(grid_h * grid_w * template.shape[0])
+    anchors = tf.clip_by_value(tf.concat(all_anchors, axis=0), 0.0, 1.0)
+    return anchors, counts
+
+
+def padded_size(height, width):
+    """Size after zero-padding on the bottom/right to the next multiple of 128.
+
+    Args:
+        height, width: ints or int32 scalar tensors.
+
+    Returns:
+        (padded_height, padded_width) of the same kind.
+    """
+    return (
+        (height + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE,
+        (width + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE,
+    )

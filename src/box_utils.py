@@ -1,0 +1,150 @@
+"""Box arithmetic on tensors.
+
+Box convention: a box is ``[ymin, xmin, ymax, xmax]`` (normalized to [0, 1] inside the model,
+but every function here works in any consistent unit). Every op accepts boxes of shape
+``[..., 4]`` and broadcasts over the leading dimensions; a last dimension other than 4
+raises ``ValueError``.
+"""
+import tensorflow as tf
+
+# Centre-size encoding scale factors [ty, tx, th, tw] (upstream / SSD convention).
+SCALE_FACTORS = (10.0, 10.0, 5.0, 5.0)
+# Guards divisions and logs in encode (upstream value).
+EPSILON = 1e-8
+
+
+def _check_boxes(boxes, name="boxes"):
+    boxes = tf.convert_to_tensor(boxes, dtype=tf.float32)
+    if boxes.shape.rank is not None and boxes.shape[-1] is not None and boxes.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape [..., 4], got {boxes.shape}")
+    return boxes
+
+
+def area(boxes):
+    """Area of boxes.
+
+    Args:
+        boxes: a float tensor with shape [..., 4], [ymin, xmin, ymax, xmax].
+
+    Returns:
+        a float tensor with shape [...]; degenerate boxes have area 0.
+    """
+    boxes = _check_boxes(boxes)
+    ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
+    return tf.maximum(ymax - ymin, 0.0) * tf.maximum(xmax - xmin, 0.0)
+
+
+def intersection(boxes1, boxes2):
+    """Pairwise intersection areas.
+
+    Args:
+        boxes1: a float tensor with shape [..., N, 4].
+        boxes2: a float tensor with shape [..., M, 4].
+
+    Returns:
+        a float tensor with shape [..., N, M].
+    """
+    boxes1 = _check_boxes(boxes1, "boxes1")
+    boxes2 = _check_boxes(boxes2, "boxes2")
+    ymin1, xmin1, ymax1, xmax1 = tf.split(boxes1, 4, axis=-1)  # [..., N, 1] each
+    ymin2, xmin2, ymax2, xmax2 = tf.unstack(boxes2, axis=-1)  # [..., M] each
+    ymin2, xmin2, ymax2, xmax2 = (tf.expand_dims(t, -2) for t in (ymin2, xmin2, ymax2, xmax2))
+    heights = tf.maximum(tf.minimum(ymax1, ymax2) - tf.maximum(ymin1, ymin2), 0.0)
+    widths = tf.maximum(tf.minimum(xmax1, xmax2) - tf.maximum(xmin1, xmin2), 0.0)
+    return heights * widths
+
+
+def iou(boxes1, boxes2):
+    """Pairwise intersection over union.
+
+    Args:
+        boxes1: a float tensor with shape [..., N, 4].
+        boxes2: a float tensor with shape [..., M, 4].
+
+    Returns:
+        a float tensor with shape [..., N, M]; 0 where the union is empty.
+    """
+    inter = intersection(boxes1, boxes2)
+    union = tf.expand_dims(area(boxes1), -1) + tf.expand_dims(area(boxes2), -2) - inter
+    return tf.math.divide_no_nan(inter, union)
+
+
+def to_center_coordinates(boxes):
+    """[ymin, xmin, ymax, xmax] -> [cy, cx, h, w], shape [..., 4] -> [..., 4]."""
+    boxes = _check_boxes(boxes)
+    ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
+    return tf.stack([0.5 * (ymin + ymax), 0.5 * (xmin + xmax), ymax - ymin, xmax - xmin], axis=-1)
+
+
+def to_minmax_coordinates(boxes):
+    """[cy, cx, h, w] -> [ymin, xmin, ymax, xmax], shape [..., 4] -> [..., 4]."""
+    boxes = _check_boxes(boxes)
+    cy, cx, h, w = tf.unstack(boxes, axis=-1)
+    return tf.stack([cy - 0.5 * h, cx - 0.5 * w, cy + 0.5 * h, cx + 0.5 * w], axis=-1)
+
+
+def encode(boxes, anchors, scale_factors=SCALE_FACTORS):
+    """Centre-size encoding of boxes relative to anchors.
+
+    ty = sy (cy - cy_a) / h_a, tx = sx (cx - cx_a) / w_a, th = sh log(h / h_a), tw = sw log(w / w_a).
+
+    Args:
+        boxes: a float tensor with shape [..., 4], [ymin, xmin, ymax, xmax].
+        anchors: a float tensor with shape [..., 4] broadcastable to boxes.
+        scale_factors: four floats [sy, sx, sh, sw].
+
+    Returns:
+        a float tensor with shape [..., 4], [ty, tx, th, tw].
+    """
+    cy, cx, h, w = tf.unstack(to_center_coordinates(boxes), axis=-1)
+    cya, cxa, ha, wa = tf.unstack(to_center_coordinates(anchors), axis=-1)
+    ha, wa = ha + EPSILON, wa + EPSILON
+    h, w = h + EPSILON, w + EPSILON
+    sy, sx, sh, sw = scale_factors
+    return tf.stack([
+        sy * (cy - cya) / ha,
+        sx * (cx - cxa) / wa,
+        sh * tf.math.log(h / ha),
+        sw * tf.math.log(w / wa),
+    ], axis=-1)
+
+
+def decode(codes, anchors, scale_factors=SCALE_FACTORS):
+    """Inverse of `encode`.
+
+    Args:
+        codes: a float tensor with shape [..., 4], [ty, tx, th, tw].
+        anchors: a float tensor with shape [..., 4] broadcastable to codes, [ymin, xmin, ymax, xmax].
+        scale_factors: four floats [sy, sx, sh, sw].
+
+    Returns:
+        a float tensor with shape [..., 4], [ymin, xmin, ymax, xmax].
+    """
+    codes = _check_boxes(codes, "codes")
+    ty, tx, th, tw = tf.unstack(codes, axis=-1)
+    cya, cxa, ha, wa = tf.unstack(to_center_coordinates(anchors), axis=-1)
+    sy, sx, sh, sw = scale_factors
+    cy = ty / sy * ha + cya
+    cx = tx / sx * wa + cxa
+    h = tf.exp(th / sh) * ha
+    w = tf.exp(tw / sw) * wa
+    return to_minmax_coordinates(tf.stack([cy, cx, h, w], axis=-1))
+
+
+def clip_to_window(boxes, window=(0.0, 0.0, 1.0, 1.0)):
+    """Clip boxes to a window.
+
+    Args:
+        boxes: a float tensor with shape [..., 4], [ymin, xmin, ymax, xmax].
+        window: [ymin, xmin, ymax, xmax] of the window.
+
+    Returns:
+        a float tensor with shape [..., 4].
+    """
+    boxes = _check_boxes(boxes)
+    ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
+    wy0, wx0, wy1, wx1 = window
+    return tf.stack([
+        tf.clip_by_value(ymin, wy0, wy1), tf.clip_by_value(xmin, wx0, wx1),
+        tf.clip_by_value(ymax, wy0, wy1), tf.clip_by_value(xmax, wx0, wx1),
+    ], axis=-1)

@@ -1,0 +1,164 @@
+"""The FaceBoxes model: feature extractor, prediction heads, padding, predictions and loss.
+
+Box convention: [ymin, xmin, ymax, xmax] normalized to [0, 1] of the unpadded image, both
+for ground truth going in and for predicted boxes coming out. Internally images are
+zero-padded on the bottom/right to multiples of 128, boxes are rescaled into the padded frame
+for training and back out of it (then clipped) for inference.
+"""
+import math
+
+import tensorflow as tf
+
+from src import anchor_generator, box_utils, nms, training_target_creation
+from src.losses_and_ohem import OHEMParams, ohem_losses
+from src.network import FeatureExtractor, glorot_uniform
+
+# Initial class bias [background, face]: the prior that 1% of anchors are faces (upstream).
+CLASS_BIAS_INIT = (math.log(0.99), math.log(0.01))
+FEATURE_CHANNELS = (128, 256, 256)
+
+
+class Head(tf.Module):
+    """A 3x3 convolution with bias that predicts `depth` numbers per anchor."""
+
+    def __init__(self, scope, in_channels, num_anchors, depth, bias_init, seed=None):
+        super().__init__(name=scope.replace("/", "_"))
+        self.scope = scope
+        self.num_anchors = num_anchors
+        self.depth = depth
+        self.kernel = tf.Variable(glorot_uniform([3, 3, in_channels, num_anchors * depth], seed),
+                                  name="weights")
+        self.bias = tf.Variable(tf.tile(tf.constant(bias_init, tf.float32), [num_anchors]),
+                                name="biases")
+
+    def named_variables(self):
+        return {f"{self.scope}/weights": self.kernel, f"{self.scope}/biases": self.bias}
+
+    def __call__(self, x):
+        """Args: x: float [B, h, w, C]. Returns: float [B, h * w * num_anchors, depth]."""
+        y = tf.nn.bias_add(tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), 1, "SAME"),
+                           tf.cast(self.bias, x.dtype))
+        return tf.reshape(y, [tf.shape(y)[0], -1, self.depth])
+
+
+def pad_images(images):
+    """Zero-pads images on the bottom/right to multiples of 128.
+
+    Args:
+        images: a float tensor with shape [B, H, W, 3].
+
+    Returns:
+        padded: a float tensor with shape [B, H', W', 3].
+        scale: a float tensor with shape [2], (H / H', W / W'): a box in the unpadded frame
+            times scale is the same box in the padded frame.
+    """
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    padded_height, padded_width = anchor_generator.padded_size(height, width)
+    padded = tf.pad(images, [[0, 0], [0, padded_height - height], [0, padded_width - width], [0, 0]])
+    scale = tf.cast(tf.stack([height, width]), tf.float32) / tf.cast(
+        tf.stack([padded_height, padded_width]), tf.float32)
+    return padded, scale
+
+
+class FaceBoxes(tf.Module):
+    """FaceBoxes detector.
+
+    Args:
+        seed: optional int for deterministic initialisation.
+    """
+
+    def __init__(self, seed=None):
+        super().__init__(name="faceboxes")
+        self.feature_extractor = FeatureExtractor(seed=seed)
+        s = (lambda k: None if seed is None else seed * 1000 + k)
+        counts = anchor_generator.NUM_ANCHORS_PER_CELL
+        self.box_heads = [
+            Head(f"prediction_layers/box_encoding_predictor_{i}", c, k, 4, (0.0,) * 4, seed=s(i))
+            for i, (c, k) in enumerate(zip(FEATURE_CHANNELS, counts))]
+        self.class_heads = [
+            Head(f"prediction_layers/class_predictor_{i}", c, k, 2, CLASS_BIAS_INIT, seed=s(10 + i))
+            for i, (c, k) in enumerate(zip(FEATURE_CHANNELS, counts))]
+
+    def named_variables(self):
+        """Dict from upstream checkpoint name to variable, for every variable of the model."""
+        names = self.feature_extractor.named_variables()
+        for head in self.box_heads + self.class_heads:
+            names.update(head.named_variables())
+        return names
+
+    def regularized_kernels(self):
+        """Every convolution kernel (feature extractor and heads), for L2 weight decay."""
+        return [layer.kernel for layer in self.feature_extractor.layers] + [
+            head.kernel for head in self.box_heads + self.class_heads]
+
+    def raw_outputs(self, images, training):
+        """Runs the network on padded images.
+
+        Args:
+            images: a float tensor with shape [B, H, W, 3] in [0, 1], H and W multiples of 128.
+            training: bool.
+
+        Returns:
+            box_encodings: a float tensor with shape [B, A, 4].
+            class_logits: a float tensor with shape [B, A, 2].
+            anchors: a float tensor with shape [A, 4], normalized to the padded image.
+            num_anchors_per_level: a list of three ints or int32 scalars.
+        """
+        feature_maps = self.feature_extractor(images, training)
+        box_encodings = tf.concat([h(f) for h, f in zip(self.box_heads, feature_maps)], axis=1)
+        class_logits = tf.concat([h(f) for h, f in zip(self.class_heads, feature_maps)], axis=1)
+        shape = tf.shape(images)
+        anchors, counts = anchor_generator.generate_anchors(shape[1], shape[2])
+        return box_encodings, class_logits, anchors, counts
+
+    def predictions(self, images, score_threshold=0.05, iou_threshold=0.3, max_boxes=200):
+        """Detected faces after NMS.
+
+        Args:
+            images: a float tensor with shape [B, H, W, 3] in [0, 1], any H and W.
+            score_threshold, iou_threshold: floats, NMS settings.
+            max_boxes: int, the output size per image.
+
+        Returns:
+            a dict: 'boxes' float32 [B, max_boxes, 4] normalized to the unpadded image and
+            clipped to [0, 1]; 'scores' float32 [B, max_boxes]; 'num_boxes' int32 [B].
+        """
+        padded, scale = pad_images(images)
+        box_encodings, class_logits, anchors, _ = self.raw_outputs(padded, training=False)
+        boxes = box_utils.decode(tf.cast(box_encodings, tf.float32), anchors[None])  # [B, A, 4]
+        boxes = boxes / tf.tile(scale, [2])
+        boxes = box_utils.clip_to_window(boxes)
+        scores = tf.nn.softmax(tf.cast(class_logits, tf.float32), axis=-1)[:, :, 1]  # [B, A]
+        boxes, scores, num_boxes = nms.batch_non_max_suppression(
+            boxes, scores, score_threshold, iou_threshold, max_boxes)
+        return {"boxes": boxes, "scores": scores, "num_boxes": num_boxes}
+
+    def loss(self, images, boxes, num_boxes, ohem_params=OHEMParams(),
+             matching_threshold=training_target_creation.MATCHING_THRESHOLD):
+        """Training losses with OHEM.
+
+        Args:
+            images: a float tensor with shape [B, H, W, 3] in [0, 1].
+            boxes: a float tensor with shape [B, N, 4], normalized to the unpadded image,
+                zero padded after num_boxes[b].
+            num_boxes: an int32 tensor with shape [B].
+            ohem_params: an OHEMParams.
+            matching_threshold: float.
+
+        Returns:
+            a dict: 'localization_loss', 'classification_loss' (float scalars, before loss
+            weights), 'num_matches' (int32 scalar), 'num_mined_positives',
+            'num_mined_negatives' (int32 [B]), 'matches_per_level' (int32 [3], matched anchors
+            in the batch per feature map).
+        """
+        padded, scale = pad_images(images)
+        boxes = tf.convert_to_tensor(boxes, tf.float32) * tf.tile(scale, [2])
+        box_encodings, class_logits, anchors, counts = self.raw_outputs(padded, training=True)
+        matches, targets = training_target_creation.create_targets(
+            anchors, boxes, num_boxes, matching_threshold)
+        losses = ohem_losses(box_encodings, class_logits, anchors, matches, targets, ohem_params)
+        positives = tf.reduce_sum(tf.cast(matches >= 0, tf.int32), axis=0)  # [A]
+        losses["matches_per_level"] = tf.stack(
+            [tf.reduce_sum(p) for p in tf.split(positives, tf.stack(counts))])
+        return losses

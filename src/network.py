@@ -1,0 +1,189 @@
+"""The FaceBoxes feature extractor (RDCL + MSCL) as plain tf.Modules.
+
+Layout NHWC, float32. Every convolution is 'SAME' padded, has no bias and is followed by batch
+norm (momentum 0.9, epsilon 0.001, scale and centre), then an activation: CReLU for conv1 and
+conv2, ReLU elsewhere (UPSTREAM_FACTS.md, "Network").
+
+At inference (`training=False`) batch norm is folded into the convolution (kernel scaled, a
+bias added), which is exact and saves a pass over every activation.
+
+Every module exposes `named_variables()`: a dict from the upstream TF1 checkpoint name
+(`conv1/weights`, `conv1/batch_norm/gamma`, ...) to our variable, so checkpoints convert by name.
+"""
+import tensorflow as tf
+
+BATCH_NORM_MOMENTUM = 0.9
+BATCH_NORM_EPSILON = 1e-3
+
+
+def glorot_uniform(shape, seed=None):
+    """Glorot/Xavier uniform initial values for a conv kernel of shape [kh, kw, cin, cout]."""
+    kh, kw, cin, cout = shape
+    limit = (6.0 / ((cin + cout) * kh * kw)) ** 0.5
+    if seed is None:
+        return tf.random.uniform(shape, -limit, limit)
+    return tf.random.stateless_uniform(shape, seed=[seed, 0], minval=-limit, maxval=limit)
+
+
+class ConvBN(tf.Module):
+    """A bias-free convolution followed by batch norm.
+
+    Args:
+        scope: the upstream variable scope, e.g. 'inception1/conv_1x1_path1'.
+        kernel_size: int, square kernel.
+        in_channels, out_channels: ints.
+        stride: int.
+        seed: optional int for deterministic initialisation.
+    """
+
+    def __init__(self, scope, kernel_size, in_channels, out_channels, stride=1, seed=None):
+        super().__init__(name=scope.replace("/", "_"))
+        self.scope = scope
+        self.stride = stride
+        self.kernel = tf.Variable(
+            glorot_uniform([kernel_size, kernel_size, in_channels, out_channels], seed), name="weights")
+        self.gamma = tf.Variable(tf.ones([out_channels]), name="gamma")
+        self.beta = tf.Variable(tf.zeros([out_channels]), name="beta")
+        # ON_READ + MEAN: each replica updates its own copy; reads average them (tf.distribute).
+        stats = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                     aggregation=tf.VariableAggregation.MEAN)
+        self.moving_mean = tf.Variable(tf.zeros([out_channels]), name="moving_mean", **stats)
+        self.moving_variance = tf.Variable(tf.ones([out_channels]), name="moving_variance", **stats)
+
+    def named_variables(self):
+        """Dict from upstream checkpoint name to variable."""
+        return {
+            f"{self.scope}/weights": self.kernel,
+            f"{self.scope}/batch_norm/gamma": self.gamma,
+            f"{self.scope}/batch_norm/beta": self.beta,
+            f"{self.scope}/batch_norm/moving_mean": self.moving_mean,
+            f"{self.scope}/batch_norm/moving_variance": self.moving_variance,
+        }
+
+    def folded(self):
+        """Kernel and bias with inference batch norm folded in.
+
+        Returns:
+            kernel: float32 [kh, kw, cin, cout]; bias: float32 [cout].
+        """
+        scale = self.gamma * tf.math.rsqrt(self.moving_variance + BATCH_NORM_EPSILON)
+        return self.kernel * scale, self.beta - self.moving_mean * scale
+
+    def __call__(self, x, training):
+        """Args: x: float [B, H, W, cin]. Returns: float [B, H', W', cout] before activation."""
+        strides = [1, self.stride, self.stride, 1]
+        if not training:
+            kernel, bias = self.folded()
+            return tf.nn.bias_add(tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides, "SAME"),
+                                  tf.cast(bias, x.dtype))
+        y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides, "SAME")
+        mean, variance = tf.nn.moments(tf.cast(y, tf.float32), axes=[0, 1, 2])
+        y = tf.nn.batch_normalization(y, tf.cast(mean, y.dtype), tf.cast(variance, y.dtype),
+                                      tf.cast(self.beta, y.dtype), tf.cast(self.gamma, y.dtype),
+                                      BATCH_NORM_EPSILON)
+        decay = 1.0 - BATCH_NORM_MOMENTUM
+        self.moving_mean.assign_sub(decay * (self.moving_mean - mean))
+        self.moving_variance.assign_sub(decay * (self.moving_variance - variance))
+        return y
+
+
+def crelu(x):
+    """Concatenated ReLU: relu(concat(x, -x)) on the channel axis, [B,H,W,C] -> [B,H,W,2C]."""
+    return tf.nn.relu(tf.concat([x, -x], axis=-1))
+
+
+def max_pool(x, stride):
+    """3x3 max pool, 'SAME'; x: float [B, H, W, C]."""
+    return tf.nn.max_pool2d(x, 3, stride, "SAME")
+
+
+class Inception(tf.Module):
+    """Inception module of the MSCL: concat of four 32-channel paths, 128 channels out.
+
+    Paths: (1) 1x1 conv 32; (2) 3x3 max pool stride 1, 1x1 conv 32; (3) 1x1 conv 24, 3x3 conv
+    32; (4) 1x1 conv 24, 3x3 conv 32, 3x3 conv 32. All followed by BN and ReLU.
+    """
+
+    def __init__(self, scope, in_channels, seed=None):
+        super().__init__(name=scope)
+        s = (lambda k: None if seed is None else seed * 10 + k)
+        self.path1 = ConvBN(f"{scope}/conv_1x1_path1", 1, in_channels, 32, seed=s(1))
+        self.path2 = ConvBN(f"{scope}/conv_1x1_path2", 1, in_channels, 32, seed=s(2))
+        self.path3_1x1 = ConvBN(f"{scope}/conv_1x1_path3", 1, in_channels, 24, seed=s(3))
+        self.path3_3x3 = ConvBN(f"{scope}/conv_3x3_path3", 3, 24, 32, seed=s(4))
+        self.path4_1x1 = ConvBN(f"{scope}/conv_1x1_path4", 1, in_channels, 24, seed=s(5))
+        self.path4_3x3 = ConvBN(f"{scope}/conv_3x3_path4", 3, 24, 32, seed=s(6))
+        self.path4_3x3_second = ConvBN(f"{scope}/conv_3x3_second_path4", 3, 32, 32, seed=s(7))
+
+    @property
+    def layers(self):
+        return (self.path1, self.path2, self.path3_1x1, self.path3_3x3,
+                self.path4_1x1, self.path4_3x3, self.path4_3x3_second)
+
+    def __call__(self, x, training):
+        """Args: x: float [B, H, W, C]. Returns: float [B, H, W, 128]."""
+        if training:
+            p1 = tf.nn.relu(self.path1(x, training))
+            p3 = tf.nn.relu(self.path3_1x1(x, training))
+            p4 = tf.nn.relu(self.path4_1x1(x, training))
+        else:
+            # The three 1x1 convolutions that read x run as one 80-filter convolution.
+            folded = [layer.folded() for layer in (self.path1, self.path3_1x1, self.path4_1x1)]
+            kernel = tf.concat([k for k, _ in folded], axis=-1)
+            bias = tf.concat([b for _, b in folded], axis=-1)
+            y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, tf.cast(kernel, x.dtype), 1, "SAME"),
+                                          tf.cast(bias, x.dtype)))
+            p1, p3, p4 = tf.split(y, [32, 24, 24], axis=-1)
+        p2 = tf.nn.relu(self.path2(tf.nn.max_pool2d(x, 3, 1, "SAME"), training))
+        p3 = tf.nn.relu(self.path3_3x3(p3, training))
+        p4 = tf.nn.relu(self.path4_3x3(p4, training))
+        p4 = tf.nn.relu(self.path4_3x3_second(p4, training))
+        return tf.concat([p1, p2, p3, p4], axis=-1)
+
+
+class FeatureExtractor(tf.Module):
+    """RDCL + MSCL of FaceBoxes.
+
+    Input: float images [B, H, W, 3] in [0, 1], H and W multiples of 128 (the detector pads).
+    Output: three feature maps, strides 32, 64, 128:
+        [B, H/32, W/32, 128], [B, H/64, W/64, 256], [B, H/128, W/128, 256].
+    """
+
+    def __init__(self, seed=None):
+        super().__init__(name="feature_extractor")
+        s = (lambda k: None if seed is None else seed * 100 + k)
+        self.conv1 = ConvBN("conv1", 7, 3, 24, stride=4, seed=s(1))
+        self.conv2 = ConvBN("conv2", 5, 48, 64, stride=2, seed=s(2))
+        self.inceptions = [Inception(f"inception{k}", 128, seed=s(2 + k)) for k in (1, 2, 3)]
+        self.conv3_1 = ConvBN("conv3_1", 1, 128, 128, seed=s(6))
+        self.conv3_2 = ConvBN("conv3_2", 3, 128, 256, stride=2, seed=s(7))
+        self.conv4_1 = ConvBN("conv4_1", 1, 256, 128, seed=s(8))
+        self.conv4_2 = ConvBN("conv4_2", 3, 128, 256, stride=2, seed=s(9))
+
+    @property
+    def layers(self):
+        """Every ConvBN in forward order."""
+        out = [self.conv1, self.conv2]
+        for inception in self.inceptions:
+            out.extend(inception.layers)
+        return out + [self.conv3_1, self.conv3_2, self.conv4_1, self.conv4_2]
+
+    def named_variables(self):
+        names = {}
+        for layer in self.layers:
+            names.update(layer.named_variables())
+        return names
+
+    def __call__(self, images, training):
+        """Args: images: float [B, H, W, 3] in [0, 1]. Returns: a list of three feature maps."""
+        x = 2.0 * images - 1.0
+        x = max_pool(crelu(self.conv1(x, training)), 2)
+        x = max_pool(crelu(self.conv2(x, training)), 2)
+        for inception in self.inceptions:
+            x = inception(x, training)
+        map0 = x
+        x = tf.nn.relu(self.conv3_1(x, training))
+        map1 = tf.nn.relu(self.conv3_2(x, training))
+        x = tf.nn.relu(self.conv4_1(map1, training))
+        map2 = tf.nn.relu(self.conv4_2(x, training))
+        return [map0, map1, map2]
