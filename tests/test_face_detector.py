@@ -1,0 +1,212 @@
+"""Tests for face_detector.FaceDetector against TF1-style frozen graphs (tests/tf1_graph.py).
+
+Boxes from FaceDetector are pixels [ymin, xmin, ymax, xmax]; the graphs output the same
+order normalized to [0, 1].
+"""
+import ast
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from face_detector import FaceDetector
+from tests import tf1_graph
+
+MAX_BOXES = 20
+
+
+@pytest.fixture(scope='module')
+def tf1_model(tmp_path_factory):
+    """(path, session reference) of the TF1-style graph."""
+    path = str(tmp_path_factory.mktemp('tf1') / 'tf1_style.pb')
+    reference = tf1_graph.build_tf1_style_graph(path, seed=0, max_boxes=MAX_BOXES)
+    return path, reference
+
+
+@pytest.fixture(scope='module')
+def detector(tf1_model):
+    return FaceDetector(tf1_model[0])
+
+
+@pytest.fixture(scope='module')
+def bright_detector(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('bright') / 'bright.pb')
+    tf1_graph.build_bright_region_graph(path)
+    return FaceDetector(path)
+
+
+def _random_image(height, width, seed=0):
+    return np.random.RandomState(seed).randint(0, 256, (height, width, 3)).astype(np.uint8)
+
+
+def _reference_pixels(reference, image):
+    """Session reference for one image: (boxes float32 [n, 4] pixels, scores float32 [n])."""
+    boxes, scores, num_boxes = reference(image[np.newaxis])
+    n = int(num_boxes[0])
+    height, width = image.shape[:2]
+    scaler = np.array([height, width, height, width], dtype=np.float32)
+    return boxes[0, :n] * scaler, scores[0, :n]
+
+
+def test_graph_uses_tf1_control_flow_and_nms_v3(tf1_model):
+    ops = tf1_graph.graph_op_types(tf1_model[0])
+    assert {'Switch', 'Merge', 'Enter', 'Exit', 'NextIteration', 'LoopCond'} <= ops
+    assert {'TensorArrayV3', 'TensorArrayScatterV3', 'TensorArrayWriteV3'} <= ops
+    assert 'NonMaxSuppressionV3' in ops
+    assert 'While' not in ops and 'StatelessWhile' not in ops  # no v2 control flow
+
+
+@pytest.mark.parametrize('height, width', [(96, 128), (75, 131)])
+def test_matches_session_reference(tf1_model, detector, height, width):
+    image = _random_image(height, width, seed=height)
+    expected_boxes, expected_scores = _reference_pixels(tf1_model[1], image)
+    assert len(expected_scores) >= 5
+    assert expected_scores.min() < 0.5 < expected_scores.max()  # scores spread over (0, 1)
+    boxes, scores = detector(image, score_threshold=0.0)
+    assert boxes.dtype == np.float32 and scores.dtype == np.float32
+    assert boxes.shape == (len(expected_scores), 4)
+    np.testing.assert_allclose(boxes, expected_boxes, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-6)
+    assert boxes[:, 2].max() <= height and boxes[:, 3].max() <= width
+
+
+def test_score_threshold_is_strict(detector):
+    image = _random_image(96, 128, seed=96)
+    _, all_scores = detector(image, score_threshold=0.0)
+    k = 3
+    threshold = float(all_scores[k])
+    boxes, scores = detector(image, score_threshold=threshold)
+    # NMS output is sorted by descending score: exactly the k higher ones survive.
+    assert len(scores) == k and boxes.shape == (k, 4)
+    np.testing.assert_array_equal(scores, all_scores[:k])
+    boxes, scores = detector(image, score_threshold=1.0)
+    assert boxes.shape == (0, 4) and scores.shape == (0,)
+
+
+def test_batch_equals_single_calls(detector):
+    images = [_random_image(64, 96, 1), _random_image(80, 80, 2), _random_image(64, 96, 3),
+              _random_image(64, 96, 4), _random_image(33, 47, 5)]
+    results = detector.detect_batch(images, score_threshold=0.3, max_batch_size=2)
+    assert len(results) == len(images)
+    for image, (boxes, scores) in zip(images, results):
+        single_boxes, single_scores = detector(image, score_threshold=0.3)
+        assert boxes.shape == single_boxes.shape
+        np.testing.assert_allclose(boxes, single_boxes, rtol=0, atol=1e-3)
+        np.testing.assert_allclose(scores, single_scores, rtol=0, atol=1e-5)
+    assert detector.detect_batch([]) == []
+
+
+def test_min_dimension_maps_boxes_back_to_original_pixels(bright_detector):
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[10:21, 15:46] = 255  # rows 10..20, columns 15..45 -> box [10, 15, 21, 46]
+    expected = np.array([[10, 15, 21, 46]], np.float32)
+    plain_boxes, plain_scores = bright_detector(image)
+    np.testing.assert_allclose(plain_boxes, expected, atol=1e-4)
+    np.testing.assert_allclose(plain_scores, [tf1_graph.BRIGHT_SCORE])
+    # Upscaled x3 (smaller side 40 -> 120): the graph sees a 120x180 image and the box comes
+    # back in the original 40x60 frame, up to the blur of the bilinear edge (< 1/3 px).
+    boxes, scores = bright_detector(image, min_dimension=120)
+    np.testing.assert_allclose(boxes, expected, atol=0.34)
+    boxes_batch = bright_detector.detect_batch([image, image], min_dimension=120)
+    for boxes_b, _ in boxes_batch:
+        np.testing.assert_allclose(boxes_b, boxes, atol=1e-5)
+
+
+def test_min_dimension_equals_detecting_the_upscaled_image(tf1_model, detector):
+    image = _random_image(50, 70, seed=7)
+    upscaled = tf.cast(tf.round(tf.image.resize(image.astype(np.float32), (100, 140))),
+                       tf.uint8).numpy()
+    up_boxes, up_scores = detector(upscaled, score_threshold=0.0)
+    boxes, scores = detector(image, score_threshold=0.0, min_dimension=100)
+    np.testing.assert_allclose(scores, up_scores, atol=1e-5)
+    np.testing.assert_allclose(boxes, up_boxes / 2.0, atol=1e-3)
+    # An image already large enough is not resized.
+    plain_boxes, _ = detector(image, score_threshold=0.0)
+    small_min_boxes, _ = detector(image, score_threshold=0.0, min_dimension=50)
+    np.testing.assert_array_equal(plain_boxes, small_min_boxes)
+
+
+def test_constructor_min_dimension_and_call_override(tf1_model, detector):
+    image = _random_image(50, 70, seed=7)
+    upscaling = FaceDetector(tf1_model[0], min_dimension=100)
+    boxes, _ = upscaling(image, score_threshold=0.0)
+    expected, _ = detector(image, score_threshold=0.0, min_dimension=100)
+    np.testing.assert_allclose(boxes, expected, atol=1e-5)
+    off_boxes, _ = upscaling(image, score_threshold=0.0, min_dimension=0)
+    plain_boxes, _ = detector(image, score_threshold=0.0)
+    np.testing.assert_allclose(off_boxes, plain_boxes, atol=1e-5)
+    with pytest.raises(ValueError, match='min_dimension'):
+        FaceDetector(tf1_model[0], min_dimension=-5)
+
+
+def test_grayscale_and_rgba_are_converted(detector):
+    gray = _random_image(64, 64, seed=11)[:, :, 0]
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    expected_boxes, expected_scores = detector(rgb, score_threshold=0.0)
+    for variant in (gray, gray[:, :, None]):
+        boxes, scores = detector(variant, score_threshold=0.0)
+        np.testing.assert_array_equal(boxes, expected_boxes)
+        np.testing.assert_array_equal(scores, expected_scores)
+    color = _random_image(64, 64, seed=12)
+    rgba = np.concatenate([color, np.full((64, 64, 1), 7, np.uint8)], axis=2)
+    boxes, scores = detector(rgba, score_threshold=0.0)
+    color_boxes, color_scores = detector(color, score_threshold=0.0)
+    np.testing.assert_array_equal(boxes, color_boxes)
+    np.testing.assert_array_equal(scores, color_scores)
+
+
+@pytest.mark.parametrize('image, message', [
+    (np.zeros((32, 32, 3), np.float32), 'uint8'),
+    (np.zeros((0, 32, 3), np.uint8), 'empty'),
+    (np.zeros((32, 0), np.uint8), 'empty'),
+    (np.zeros((1, 32, 32, 3), np.uint8), 'shape'),
+    (np.zeros((32,), np.uint8), 'shape'),
+    (np.zeros((32, 32, 2), np.uint8), 'channels'),
+    (np.zeros((32, 32, 5), np.uint8), 'channels'),
+])
+def test_bad_images_raise_value_error(detector, image, message):
+    with pytest.raises(ValueError, match=message):
+        detector(image)
+
+
+def test_bad_batch_item_is_named(detector):
+    good = _random_image(32, 32)
+    with pytest.raises(ValueError, match=r'images\[1\]'):
+        detector.detect_batch([good, good.astype(np.float64)])
+
+
+def test_model_file_errors(tmp_path):
+    missing = str(tmp_path / 'nope.pb')
+    with pytest.raises(FileNotFoundError, match='nope.pb'):
+        FaceDetector(missing)
+    garbage = tmp_path / 'garbage.pb'
+    garbage.write_bytes(b'\xff\x00 definitely not a protobuf \x13\x37' * 10)
+    with pytest.raises(ValueError, match='garbage.pb'):
+        FaceDetector(str(garbage))
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.placeholder(tf.uint8, [None, None, None, 3], name='image_tensor')
+    wrong = tmp_path / 'wrong.pb'
+    wrong.write_bytes(graph.as_graph_def().SerializeToString())
+    with pytest.raises(ValueError, match='boxes, scores, num_boxes'):
+        FaceDetector(str(wrong))
+
+
+def test_gpu_memory_fraction_is_validated(tf1_model):
+    with pytest.raises(ValueError, match='gpu_memory_fraction'):
+        FaceDetector(tf1_model[0], gpu_memory_fraction=1.5)
+
+
+def test_face_detector_imports_only_numpy_and_tensorflow():
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        'face_detector.py')
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split('.')[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            modules.add((node.module or '.').split('.')[0])
+    assert modules <= {'numpy', 'tensorflow', 'logging', 'os'}
