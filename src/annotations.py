@@ -1,0 +1,149 @@
+"""The one reader/writer of the per-image JSON annotation format (the upstream's).
+
+Box convention: pixels, ``[xmin, ymin, xmax, ymax]`` (float64), as stored in the JSON's
+``bndbox``. Nothing here clips or drops boxes: a degenerate or out-of-image box is read as
+it is, so that each tool can decide (and count) what to do with it.
+
+File format, one file per image::
+
+    {"filename": "x.jpg",
+     "size": {"width": W, "height": H, "depth": 3},
+     "object": [{"name": "face",
+                 "bndbox": {"xmin": .., "ymin": .., "xmax": .., "ymax": ..}}, ...]}
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+
+import numpy as np
+
+from src.datasets.image_io import write_text_atomic
+
+# Every object in this project's annotations is a face (the upstream wrote the same name).
+OBJECT_NAME = "face"
+BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
+
+
+@dataclasses.dataclass(frozen=True)
+class Annotation:
+    """One image's annotation.
+
+    Attributes:
+        filename: the image file name, relative to the image folder, e.g. ``'x.jpg'``.
+        width: image width in pixels (positive).
+        height: image height in pixels (positive).
+        depth: number of channels (3 for everything our tools write).
+        boxes: float64 array [N, 4], ``xmin, ymin, xmax, ymax`` in pixels; N may be 0.
+    """
+
+    filename: str
+    width: int
+    height: int
+    depth: int
+    boxes: np.ndarray
+
+    def __post_init__(self):
+        boxes = np.asarray(self.boxes, dtype=np.float64)
+        if boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"Annotation of '{self.filename}': boxes must have shape [N, 4], got {boxes.shape}")
+        object.__setattr__(self, "boxes", boxes)
+
+    def to_dict(self) -> dict:
+        """Returns the JSON-ready dictionary of the upstream format."""
+        return {
+            "filename": self.filename,
+            "size": {"width": int(self.width), "height": int(self.height), "depth": int(self.depth)},
+            "object": [
+                {"name": OBJECT_NAME, "bndbox": {key: float(value) for key, value in zip(BOX_KEYS, box)}}
+                for box in self.boxes
+            ],
+        }
+
+
+def _require(condition: bool, path: str, problem: str) -> None:
+    if not condition:
+        raise ValueError(f"{path}: {problem}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_positive_int(value) -> bool:
+    return _is_number(value) and float(value) == int(value) and int(value) > 0
+
+
+def parse_annotation(data, path: str = "<annotation>") -> Annotation:
+    """Validates a decoded JSON object and turns it into an `Annotation`.
+
+    Args:
+        data: the object produced by `json.load`.
+        path: a name for error messages.
+
+    Returns:
+        The `Annotation`.
+
+    Raises:
+        ValueError: ``"<path>: <problem>"`` for a missing key, a wrong type, a non-positive
+            size or a non-finite box coordinate.
+    """
+    _require(isinstance(data, dict), path, "top level must be a JSON object")
+    filename = data.get("filename")
+    _require(isinstance(filename, str) and filename != "", path, "'filename' must be a non-empty string")
+    size = data.get("size")
+    _require(isinstance(size, dict), path, "'size' must be an object with width, height, depth")
+    for key in ("width", "height"):
+        _require(_is_positive_int(size.get(key)), path, f"size.{key} must be a positive integer, got {size.get(key)!r}")
+    depth = size.get("depth", 3)
+    _require(_is_positive_int(depth), path, f"size.depth must be a positive integer, got {depth!r}")
+    objects = data.get("object", [])
+    _require(isinstance(objects, list), path, "'object' must be a list")
+    boxes = np.zeros((len(objects), 4), dtype=np.float64)
+    for index, item in enumerate(objects):
+        _require(isinstance(item, dict) and isinstance(item.get("bndbox"), dict), path,
+                 f"object {index} has no 'bndbox' object")
+        bndbox = item["bndbox"]
+        for column, key in enumerate(BOX_KEYS):
+            value = bndbox.get(key)
+            _require(_is_number(value), path, f"object {index} bndbox.{key} must be a finite number, got {value!r}")
+            boxes[index, column] = float(value)
+    return Annotation(filename, int(size["width"]), int(size["height"]), int(depth), boxes)
+
+
+def read_annotation(path: str) -> Annotation:
+    """Reads one annotation JSON file.
+
+    Args:
+        path: path of the ``.json`` file.
+
+    Returns:
+        The `Annotation` (boxes float64 [N, 4] xmin, ymin, xmax, ymax pixels).
+
+    Raises:
+        ValueError: ``"<path>: <problem>"`` if the file is not valid JSON or not in the format.
+        OSError: if the file cannot be read.
+    """
+    with open(path, "r", encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+    return parse_annotation(data, path)
+
+
+def write_annotation(path: str, annotation: Annotation) -> None:
+    """Writes an annotation JSON file atomically (temporary name in the same folder, then rename).
+
+    Coordinates are written as JSON floats with full precision, so
+    ``read_annotation(path)`` returns exactly the boxes written.
+
+    Args:
+        path: destination ``.json`` file; its folder is created if needed.
+        annotation: the `Annotation` to write.
+    """
+    write_text_atomic(path, json.dumps(annotation.to_dict(), indent=1) + "\n")

@@ -1,0 +1,143 @@
+"""Small image and file helpers shared by the dataset tools.
+
+No boxes here. Images are numpy uint8 arrays [H, W, 3] in RGB order (or [H, W] grayscale
+where a docstring says so). Decoding uses Pillow, which refuses truncated files instead of
+returning a partly grey picture (OpenCV only warns).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+# JPEG files start with the SOI marker followed by the first marker's 0xFF.
+JPEG_MAGIC = b"\xff\xd8\xff"
+# Quality used whenever a tool has to (re-)encode a JPEG: high enough that the detector
+# does not learn compression artefacts, small enough for tfrecords of WIDER's size.
+DEFAULT_JPEG_QUALITY = 95
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedJpeg:
+    """An image's bytes ready for a JPEG-only consumer.
+
+    Attributes:
+        data: bytes of an RGB (3-channel) baseline or progressive JPEG.
+        width: image width in pixels.
+        height: image height in pixels.
+        reencoded: True if `data` was re-encoded from the input (another format, or a
+            JPEG that was not 3-channel RGB); False if the input bytes are passed through.
+        source_format: Pillow's name of the input format, e.g. 'JPEG', 'PNG'.
+    """
+
+    data: bytes
+    width: int
+    height: int
+    reencoded: bool
+    source_format: str
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Writes `data` to `path` through a temporary file in the same folder, then renames.
+
+    An interrupted run never leaves a truncated file at `path`.
+
+    Args:
+        path: destination file; its folder is created if needed.
+        data: the full contents.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes UTF-8 `text` to `path` atomically (see `write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def is_jpeg(data: bytes) -> bool:
+    """True if `data` starts with the JPEG start-of-image marker."""
+    return data[:3] == JPEG_MAGIC
+
+
+def encode_jpeg(image: np.ndarray, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
+    """Encodes an image as JPEG.
+
+    Args:
+        image: uint8 array [H, W, 3] RGB, or [H, W] grayscale (encoded as 1-channel).
+        quality: JPEG quality 1..100.
+
+    Returns:
+        The JPEG file bytes.
+
+    Raises:
+        ValueError: on a dtype other than uint8 or a shape other than [H, W] / [H, W, 3].
+    """
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"encode_jpeg needs uint8 [H, W] or [H, W, 3], got {image.dtype} {image.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def decode_image(data: bytes, source: str) -> Image.Image:
+    """Fully decodes image bytes with Pillow (any format it reads).
+
+    Args:
+        data: the file bytes.
+        source: a name for error messages (usually the file path).
+
+    Returns:
+        The loaded `PIL.Image.Image`.
+
+    Raises:
+        ValueError: ``"<source>: cannot decode image (<reason>)"`` if the bytes are not a
+            complete image (unknown format, truncated, corrupt).
+    """
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, ... here.
+        raise ValueError(f"{source}: cannot decode image ({type(error).__name__}: {error})") from None
+    if image.width <= 0 or image.height <= 0:
+        raise ValueError(f"{source}: image has zero size {image.width}x{image.height}")
+    return image
+
+
+def as_rgb_jpeg(data: bytes, source: str, quality: int = DEFAULT_JPEG_QUALITY) -> CheckedJpeg:
+    """Checks that image bytes decode and returns them as an RGB JPEG.
+
+    A 3-channel RGB JPEG that decodes completely is passed through byte for byte; any other
+    decodable image (PNG, BMP, grayscale or CMYK JPEG, palette, alpha...) is converted to
+    RGB (alpha dropped) and re-encoded.
+
+    Args:
+        data: the file bytes.
+        source: a name for error messages.
+        quality: JPEG quality used when re-encoding.
+
+    Returns:
+        A `CheckedJpeg`.
+
+    Raises:
+        ValueError: if the bytes do not decode (see `decode_image`).
+    """
+    image = decode_image(data, source)
+    source_format = image.format or "unknown"
+    if is_jpeg(data) and source_format == "JPEG" and image.mode == "RGB":
+        return CheckedJpeg(data, image.width, image.height, False, source_format)
+    rgb = np.asarray(image.convert("RGB"))
+    return CheckedJpeg(encode_jpeg(rgb, quality), image.width, image.height, True, source_format)
