@@ -1,0 +1,75 @@
+"""Evaluates face detections on FDDB (discrete and continuous ROC), like the official tool.
+
+Reads the annotation ellipses, the detections and the images' sizes, writes
+<prefix>DiscROC.txt ('true_positive_rate false_positives threshold'), <prefix>ContROC.txt
+('continuous_true_positive_rate false_positives') and <prefix>ROC.png, and prints the
+discrete true positive rate at 1000 false positives (the row with the largest FP <= 1000).
+The semantics are documented in src/evaluation/fddb.py.
+
+Example (after predict_for_fddb.py --output_dir result/):
+    python evaluate_fddb.py -a result/ellipseList.txt -d result/detections.txt \\
+        -i /data/FDDB/originalPics -l result/faceList.txt -z .jpg -r result/
+"""
+import argparse
+import logging
+import sys
+import time
+
+from tqdm import tqdm
+
+from src.evaluation import fddb
+from src.evaluation.roc_plot import save_roc_plot
+
+logger = logging.getLogger('evaluate_fddb')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-a', dest='annotation_file', required=True,
+                        help='annotations in the FDDB ellipse list format')
+    parser.add_argument('-d', dest='detection_file', required=True,
+                        help='detections: path line, count line, then one line per detection')
+    parser.add_argument('-i', dest='image_dir', required=True,
+                        help='image folder; image files are <image_dir>/<name><extension>')
+    parser.add_argument('-l', dest='image_list', default=None,
+                        help='image list (one name per line); default: the images of -a')
+    parser.add_argument('-z', dest='extension', default='.jpg', help='image file extension (default .jpg)')
+    parser.add_argument('-r', dest='prefix', default='',
+                        help="output prefix: writes <prefix>DiscROC.txt, <prefix>ContROC.txt, "
+                             "<prefix>ROC.png (e.g. 'result/')")
+    parser.add_argument('-f', dest='format', type=int, choices=(0, 1), default=0,
+                        help='detection format: 0 rectangle (left top width height score), '
+                             '1 ellipse (major minor angle cx cy score)')
+    parser.add_argument('--no_plot', action='store_true', help='do not write the ROC plot')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    args = parse_args(argv)
+    start = time.time()
+    try:
+        images = fddb.load_problem(
+            args.annotation_file, args.detection_file, args.image_dir, args.image_list,
+            args.extension, detection_ellipses=args.format == 1,
+            progress=lambda items: tqdm(items, desc='reading image sizes', unit='img'))
+    except (ValueError, FileNotFoundError) as error:
+        logger.error('%s', error)
+        return 1
+    curve = fddb.evaluate(images, detection_ellipses=args.format == 1,
+                          progress=lambda items: tqdm(items, desc='matching', unit='img'))
+    disc_path, cont_path = fddb.write_roc(args.prefix, curve)
+    if not args.no_plot:
+        save_roc_plot(args.prefix + 'ROC.png', curve)
+    tpr = fddb.tpr_at_false_positives(curve)
+    num_dets = sum(len(image.detections) for image in images)
+    print('%d images, %d faces, %d detections: discrete TPR %.4f at %d false positives '
+          '(wrote %s, %s) in %.1f s' % (len(images), curve.num_faces, num_dets, tpr,
+                                        fddb.REPORT_FALSE_POSITIVES, disc_path, cont_path,
+                                        time.time() - start))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
