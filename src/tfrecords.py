@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 
 import numpy as np
 import tensorflow as tf
+
+from src.datasets.image_io import temporary_sibling
 
 FILENAME_KEY = "filename"
 IMAGE_KEY = "image"
@@ -51,15 +52,15 @@ def feature_spec() -> dict:
 
     Returns:
         dict: ``filename`` and ``image`` as scalar `tf.string` (FixedLenFeature []),
-        ``xmin``, ``ymin``, ``xmax``, ``ymax`` as `tf.float32` VarLenFeature (sparse
-        [N] after parsing; use ``tf.sparse.to_dense``).
+        ``xmin``, ``ymin``, ``xmax``, ``ymax`` as dense `tf.float32` [N] lists
+        (FixedLenSequenceFeature, N may be 0).
     """
     spec = {
         FILENAME_KEY: tf.io.FixedLenFeature([], tf.string),
         IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
     }
     for key in BOX_KEYS:
-        spec[key] = tf.io.VarLenFeature(tf.float32)
+        spec[key] = tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True)
     return spec
 
 
@@ -120,9 +121,7 @@ class AtomicShardWriter:
         """Args: path: the final ``.tfrecords`` path; its folder must exist."""
         self.path = path
         self.num_written = 0
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, self._tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-        os.close(fd)
+        self._tmp = temporary_sibling(path)
         self._writer = tf.io.TFRecordWriter(self._tmp)
 
     def write(self, record: bytes) -> None:

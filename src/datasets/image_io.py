@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import tempfile
+import uuid
 
 import numpy as np
 from PIL import Image
@@ -41,18 +41,29 @@ class CheckedJpeg:
     source_format: str
 
 
+def temporary_sibling(path: str) -> str:
+    """A fresh hidden temporary name next to `path` (same folder, so a rename is atomic).
+
+    The name starts with '.' and ends with '.tmp', so globs such as ``*.jpg`` or
+    ``shard-*.tfrecords`` never match it.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
 def write_bytes_atomic(path: str, data: bytes) -> None:
     """Writes `data` to `path` through a temporary file in the same folder, then renames.
 
-    An interrupted run never leaves a truncated file at `path`.
+    An interrupted run never leaves a truncated file at `path`. The file gets the usual
+    permissions (0o666 minus the umask).
 
     Args:
         path: destination file; its folder is created if needed.
         data: the full contents.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = temporary_sibling(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -1,0 +1,225 @@
+"""Writes images/ + annotations/*.json as sharded tfrecords (the upstream's CLI and schema).
+
+Box conventions: annotations hold pixels ``xmin, ymin, xmax, ymax``; the records hold
+``xmin``, ``ymin``, ``xmax``, ``ymax`` normalized to [0, 1] by the image width/height
+(schema in ``src/tfrecords.py``).
+
+Every annotation is checked before it is written; a bad item is skipped with a one-line
+warning and counted, never fatal:
+
+=====================  =====================================================================
+count                  what happened
+=====================  =====================================================================
+bad_annotation         the JSON does not parse or is not in the annotation format: skipped
+unsafe_filename        'filename' is absolute or climbs out of --image_dir ('..'): skipped
+missing_image          the image file does not exist or cannot be read: skipped
+corrupt_image          the image does not decode (truncated, not an image): skipped
+size_mismatch          the decoded size differs from the annotation's width/height: skipped
+reencoded              not an RGB JPEG (PNG, grayscale, CMYK...): converted to an RGB JPEG, written
+dropped_boxes          a box empty after clipping to the image: the box is dropped, image written
+clipped_boxes          a box partly outside the image: clipped, written
+empty_images           written with no box (none in the JSON, or all dropped)
+=====================  =====================================================================
+
+The annotation files are sorted by name and shuffled with --seed, then cut into
+--num_shards nearly equal consecutive runs, one per shard; so the same inputs and seed give
+byte-identical shards. Each shard is written to a temporary name in the output folder and
+renamed to ``shard-XXXX.tfrecords`` when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import glob
+import logging
+import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+from src.annotations import read_annotation
+from src.datasets.image_io import as_rgb_jpeg
+from src.tfrecords import AtomicShardWriter, encode_example, shard_index, shard_name
+
+logger = logging.getLogger("create_tfrecords")
+
+COUNT_KEYS = ("written", "bad_annotation", "unsafe_filename", "missing_image", "corrupt_image",
+              "size_mismatch", "reencoded", "dropped_boxes", "clipped_boxes", "empty_images")
+
+
+class SkipItem(Exception):
+    """An annotation that cannot be written; `reason` is one of COUNT_KEYS."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def is_unsafe_filename(filename: str) -> bool:
+    """True if `filename` is absolute or has a '..' component (would leave the image folder)."""
+    if os.path.isabs(filename) or filename.startswith(("/", "\\")) or os.path.splitdrive(filename)[0]:
+        return True
+    return any(part == ".." for part in filename.replace("\\", "/").split("/"))
+
+
+def clip_and_normalize(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, int, int]:
+    """Clips pixel boxes to the image, drops empty ones and normalizes the rest.
+
+    Args:
+        boxes: float [N, 4] xmin, ymin, xmax, ymax pixels.
+        width, height: image size in pixels.
+
+    Returns:
+        normalized: float64 [M, 4] ymin, xmin, ymax, xmax in [0, 1].
+        num_dropped: boxes with no area left after clipping (N - M).
+        num_clipped: kept boxes that were changed by clipping.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    limits = np.array([width, height, width, height], dtype=np.float64)
+    clipped = np.clip(boxes, 0.0, limits)
+    keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+    num_clipped = int(np.sum(np.any(clipped != boxes, axis=1) & keep))
+    normalized = clipped[keep] / limits  # [M, 4] xmin, ymin, xmax, ymax
+    return normalized[:, [1, 0, 3, 2]], int(np.sum(~keep)), num_clipped
+
+
+def build_record(annotation_path: str, image_dir: str) -> tuple[bytes, collections.Counter]:
+    """Validates one annotation + image and serializes its tfrecord example.
+
+    Args:
+        annotation_path: path of an annotation JSON file.
+        image_dir: folder the annotation's 'filename' is relative to.
+
+    Returns:
+        record: the serialized `tf.train.Example`.
+        counts: Counter of 'reencoded', 'dropped_boxes', 'clipped_boxes', 'empty_images'.
+
+    Raises:
+        SkipItem: with the reason (a COUNT_KEYS name) and a one-line message naming the file.
+    """
+    try:
+        annotation = read_annotation(annotation_path)
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise SkipItem("bad_annotation", str(error) if isinstance(error, ValueError)
+                       else f"{annotation_path}: cannot read ({error})") from None
+    if is_unsafe_filename(annotation.filename):
+        raise SkipItem("unsafe_filename", f"{annotation_path}: filename '{annotation.filename}' "
+                                          "leaves the image folder (absolute or '..')")
+    image_path = os.path.join(image_dir, annotation.filename)
+    try:
+        with open(image_path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise SkipItem("missing_image", f"{annotation_path}: image {image_path} cannot be read "
+                                        f"({error.strerror or error})") from None
+    try:
+        checked = as_rgb_jpeg(data, image_path)
+    except ValueError as error:
+        raise SkipItem("corrupt_image", f"{annotation_path}: {error}") from None
+    if (checked.width, checked.height) != (annotation.width, annotation.height):
+        raise SkipItem("size_mismatch", f"{annotation_path}: annotation says {annotation.width}x"
+                                        f"{annotation.height} but {image_path} is {checked.width}x{checked.height}")
+    boxes, dropped, clipped = clip_and_normalize(annotation.boxes, checked.width, checked.height)
+    counts = collections.Counter(reencoded=int(checked.reencoded), dropped_boxes=dropped,
+                                 clipped_boxes=clipped, empty_images=int(len(boxes) == 0))
+    return encode_example(annotation.filename, checked.data, boxes), counts
+
+
+def create_tfrecords(image_dir: str, annotations_dir: str, output_dir: str, num_shards: int, *,
+                     seed: int = 0, overwrite: bool = False, num_workers: int = 2,
+                     show_progress: bool = True) -> collections.Counter:
+    """Writes every valid annotated image of `annotations_dir` into `num_shards` shards.
+
+    Args:
+        image_dir: folder of the images.
+        annotations_dir: folder of the ``*.json`` annotations.
+        output_dir: destination folder of ``shard-XXXX.tfrecords``.
+        num_shards: number of shards (>= 1); shards may be empty if there are fewer items.
+        seed: seed of the deterministic shuffle.
+        overwrite: allow replacing existing shards; stale shards with an index >= num_shards
+            are then removed after the new ones are written.
+        num_workers: threads that read and check images (order of the output is unaffected).
+        show_progress: show a tqdm bar.
+
+    Returns:
+        Counter with the COUNT_KEYS (see the module docstring).
+
+    Raises:
+        ValueError: on num_shards < 1, a missing input folder, or existing shards without `overwrite`.
+    """
+    if num_shards < 1:
+        raise ValueError(f"--num_shards must be >= 1, got {num_shards}")
+    for folder in (image_dir, annotations_dir):
+        if not os.path.isdir(folder):
+            raise ValueError(f"{folder}: folder not found")
+    os.makedirs(output_dir, exist_ok=True)
+    existing = sorted(path for path in glob.glob(os.path.join(output_dir, "shard-*.tfrecords"))
+                      if shard_index(path) is not None)
+    if existing and not overwrite:
+        raise ValueError(f"{output_dir}: already holds {len(existing)} shard files; pass --overwrite to replace them")
+
+    annotation_paths = sorted(glob.glob(os.path.join(annotations_dir, "*.json")))
+    if not annotation_paths:
+        logger.warning("%s: no *.json annotation files", annotations_dir)
+    order = np.random.default_rng(seed).permutation(len(annotation_paths))
+    counts: collections.Counter = collections.Counter({key: 0 for key in COUNT_KEYS})
+
+    def build(path: str):
+        try:
+            return build_record(path, image_dir)
+        except SkipItem as skip:
+            return skip
+
+    progress = tqdm(total=len(annotation_paths), desc="tfrecords", unit="img", disable=not show_progress)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+        for shard, indices in enumerate(np.array_split(order, num_shards)):
+            with AtomicShardWriter(os.path.join(output_dir, shard_name(shard))) as writer:
+                for result in pool.map(build, [annotation_paths[i] for i in indices]):
+                    progress.update(1)
+                    if isinstance(result, SkipItem):
+                        logger.warning("skipped: %s", result)
+                        counts[result.reason] += 1
+                        continue
+                    record, item_counts = result
+                    writer.write(record)
+                    counts.update(item_counts)
+                    counts["written"] += 1
+    progress.close()
+    for path in existing:
+        if shard_index(path) >= num_shards:
+            os.remove(path)
+    return counts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Write images/ + annotations/*.json as sharded tfrecords "
+                    "(features: filename, image, xmin, ymin, xmax, ymax normalized).",
+        epilog="example: python create_tfrecords.py --image_dir data/wider_prepared/images "
+               "--annotations_dir data/wider_prepared/annotations --output data/train_shards "
+               "--num_shards 150 --seed 0",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--image_dir", required=True, help="folder of the images")
+    parser.add_argument("--annotations_dir", required=True, help="folder of the annotation JSON files")
+    parser.add_argument("--output", required=True, help="output folder for shard-XXXX.tfrecords")
+    parser.add_argument("--num_shards", type=int, default=1, help="number of shards")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the deterministic shuffle")
+    parser.add_argument("--overwrite", action="store_true", help="replace shards already in --output")
+    parser.add_argument("--num_workers", type=int, default=2, help="threads that read and check images")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        counts = create_tfrecords(args.image_dir, args.annotations_dir, args.output, args.num_shards,
+                                  seed=args.seed, overwrite=args.overwrite, num_workers=args.num_workers)
+    except ValueError as error:
+        logger.error("%s", error)
+        return 2
+    logger.info("done: %d shards in %s; %s", args.num_shards, args.output,
+                ", ".join(f"{key}={counts[key]}" for key in COUNT_KEYS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
