@@ -90,6 +90,8 @@ def create_targets(anchors, boxes, num_boxes, threshold=MATCHING_THRESHOLD):
             matched anchors, zeros elsewhere.
     """
     matches = match_anchors(anchors, boxes, num_boxes, threshold)
+    # A zero row appended so the gather is valid even with no boxes at all.
+    boxes = tf.pad(boxes, [[0, 0], [0, 1], [0, 0]])  # [B, N+1, 4]
     matched_boxes = tf.gather(boxes, tf.maximum(matches, 0), batch_dims=1)  # [B, A, 4]
     targets = box_utils.encode(matched_boxes, anchors[None])
     targets = tf.where((matches >= 0)[:, :, None], targets, 0.0)
