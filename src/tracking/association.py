@@ -1,0 +1,73 @@
+"""Detection-to-track association by IoU and the Hungarian algorithm (SORT's matcher).
+
+Box convention: pixel [x1, y1, x2, y2]. IoU uses continuous coordinates (no +1 on
+widths), like reference SORT.
+"""
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+_EMPTY_PAIRS = np.empty((0, 2), dtype=np.int64)
+
+
+def iou_matrix(boxes_a, boxes_b):
+    """Pairwise intersection over union.
+
+    Args:
+        boxes_a: float array [N, >=4], pixel x1, y1, x2, y2 (extra columns ignored).
+        boxes_b: float array [M, >=4], same convention.
+
+    Returns:
+        float64 array [N, M] of IoU in [0, 1] (0 where both boxes are empty).
+
+    Raises:
+        ValueError: if an input is not two-dimensional with at least 4 columns.
+    """
+    a = np.asarray(boxes_a, dtype=np.float64)
+    b = np.asarray(boxes_b, dtype=np.float64)
+    for name, arr in (("boxes_a", a), ("boxes_b", b)):
+        if arr.ndim != 2 or arr.shape[1] < 4:
+            raise ValueError(f"{name} must have shape [N, >=4], got {arr.shape}")
+    a = a[:, None, :4]  # [N, 1, 4]
+    b = b[None, :, :4]  # [1, M, 4]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0, None)
+    inter = iw * ih
+    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, inter / union, 0.0)
+    return iou
+
+
+def associate(det_boxes, track_boxes, iou_threshold):
+    """Matches detections to predicted track boxes, one-to-one, maximising total IoU.
+
+    As in reference SORT: when every detection and every track has at most one partner
+    above the threshold (and at least one pair exists) those pairs are taken directly;
+    otherwise the Hungarian algorithm runs on -IoU. Pairs with IoU below the threshold
+    are then rejected.
+
+    Args:
+        det_boxes: float array [N, >=4], pixel x1, y1, x2, y2.
+        track_boxes: float array [M, >=4], predicted boxes, same convention.
+        iou_threshold: float, the gate; a pair needs IoU >= this to match.
+
+    Returns:
+        (matches, unmatched_dets, unmatched_tracks): int64 arrays [K, 2] of
+        (detection index, track index) sorted by detection index, [N - K] and [M - K].
+    """
+    n, m = len(det_boxes), len(track_boxes)
+    if n == 0 or m == 0:
+        return _EMPTY_PAIRS.copy(), np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
+    iou = iou_matrix(det_boxes, track_boxes)
+    above = iou > iou_threshold
+    if above.sum(axis=1).max() == 1 and above.sum(axis=0).max() == 1:
+        pairs = np.stack(np.nonzero(above), axis=1).astype(np.int64)
+    else:
+        rows, cols = linear_sum_assignment(-iou)
+        pairs = np.stack([rows, cols], axis=1).astype(np.int64)
+    pairs = pairs[iou[pairs[:, 0], pairs[:, 1]] >= iou_threshold]
+    pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+    unmatched_dets = np.setdiff1d(np.arange(n), pairs[:, 0]).astype(np.int64)
+    unmatched_tracks = np.setdiff1d(np.arange(m), pairs[:, 1]).astype(np.int64)
+    return pairs, unmatched_dets, unmatched_tracks
