@@ -1,0 +1,241 @@
+"""The tf.data input pipeline: tfrecord shards -> batches for training or evaluation.
+
+Box convention: boxes are ``[ymin, xmin, ymax, xmax]`` normalized to [0, 1] of the image
+they belong to (after augmentation, of the augmented image).
+
+Each batch is a dict:
+    'images': float32 [B, H, W, 3], values in [0, 1];
+    'boxes': float32 [B, N, 4], zero padded beyond each image's box count, N the largest
+        box count in the batch (may be 0);
+    'num_boxes': int32 [B];
+    'filenames': string [B], the example's ``filename`` feature.
+
+Training batches have a static shape [batch_size, height, width, 3]. The random crop is
+fused into JPEG decoding: the crop window is sampled from the shape in the JPEG header
+and only that window is decoded (``tf.io.decode_and_crop_jpeg``), which gives the same
+window, boxes and (up to chroma upsampling at the window border) pixels as
+``augmentations.augment`` on the fully decoded image with the same per-example seed.
+
+Per-example seeds are ``element_seed(base_seed, index)`` with ``index`` the example's
+position in the (shuffled, repeated) stream, so with ``deterministic=True`` and a fixed
+``seed`` two runs give identical batches.
+"""
+import logging
+import os
+import random
+
+import tensorflow as tf
+
+from src.input_pipeline import augmentations
+from src.input_pipeline.parse import parse_example
+
+logger = logging.getLogger(__name__)
+
+SHARD_PATTERN = 'shard-*.tfrecords'
+
+# How many shard files are read at once when training (more mixes better, costs memory).
+MAX_INTERLEAVED_SHARDS = 16
+
+_SEED_RANGE = 2 ** 31 - 1
+
+
+def list_shards(path):
+    """Lists the tfrecord shards a directory, glob pattern or file names.
+
+    Args:
+        path: a directory (its ``shard-*.tfrecords`` files are taken), a glob pattern, or
+            the path of one tfrecord file.
+
+    Returns:
+        a sorted list of str paths, never empty.
+
+    Raises:
+        FileNotFoundError: when nothing matches.
+    """
+    path = os.fspath(path)
+    if tf.io.gfile.isdir(path):
+        pattern = os.path.join(path, SHARD_PATTERN)
+        shards = sorted(tf.io.gfile.glob(pattern))
+        if not shards:
+            raise FileNotFoundError(f'{path}: no {SHARD_PATTERN} files in this directory')
+        return shards
+    if any(char in path for char in '*?['):
+        shards = sorted(tf.io.gfile.glob(path))
+        if not shards:
+            raise FileNotFoundError(f'{path}: the pattern matches no files')
+        return shards
+    if tf.io.gfile.exists(path):
+        return [path]
+    raise FileNotFoundError(f'{path}: no such file or directory')
+
+
+def _resolve_files(filenames):
+    """Turns ``filenames`` (a path/pattern or a list of files) into a list of str paths."""
+    if isinstance(filenames, (str, os.PathLike)):
+        return list_shards(filenames)
+    files = [os.fspath(name) for name in filenames]
+    if not files:
+        raise ValueError('filenames is empty: give at least one tfrecord file')
+    for name in files:
+        if not tf.io.gfile.exists(name):
+            raise FileNotFoundError(f'{name}: tfrecord file not found')
+    return files
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+
+
+def element_seed(base_seed, index):
+    """The stateless seed of the example at position ``index`` of the stream.
+
+    Args:
+        base_seed: an int (or int64 scalar tensor).
+        index: an int64 scalar tensor, the example's position in the stream.
+
+    Returns:
+        an int64 tensor of shape [2].
+    """
+    return tf.stack([tf.cast(base_seed, tf.int64), tf.cast(index, tf.int64)])
+
+
+def decode_crop_and_augment(jpeg, boxes, image_size, seed):
+    """All training augmentations, with the random crop done while decoding the JPEG.
+
+    Makes the same random choices as ``augmentations.augment`` with the same seed.
+
+    Args:
+        jpeg: a string scalar tensor, JPEG bytes (gray or colour).
+        boxes: a float32 tensor of shape [N, 4], normalized ymin, xmin, ymax, xmax.
+        image_size: a pair of ints (height, width), the training size.
+        seed: an int tensor of shape [2], the per-example seed.
+
+    Returns:
+        image: a float32 tensor of static shape [height, width, 3], values in [0, 1].
+        boxes: a float32 tensor of shape [M, 4], M <= N.
+    """
+    seeds = augmentations.split_step_seeds(seed)
+    crop_window, window, cropped = augmentations.sample_crop_window(
+        tf.io.extract_jpeg_shape(jpeg), boxes, seeds.crop)
+    image = tf.io.decode_and_crop_jpeg(jpeg, crop_window, channels=3)
+    image = tf.image.convert_image_dtype(image, tf.float32)
+    boxes = tf.cond(cropped,
+                    lambda: augmentations.crop_boxes_to_window(boxes, window)[0],
+                    lambda: boxes)
+    return augmentations.augment_after_crop(image, boxes, image_size, seeds)
+
+
+def _decode(jpeg):
+    """JPEG bytes -> float32 [H, W, 3] in [0, 1] (gray JPEGs get three equal channels)."""
+    image = tf.io.decode_jpeg(jpeg, channels=3)
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def _as_element(image, boxes, filename):
+    return {'images': image,
+            'boxes': boxes,
+            'num_boxes': tf.shape(boxes, out_type=tf.int32)[0],
+            'filenames': filename}
+
+
+def build_dataset(filenames, *, training, batch_size, image_size, deterministic=False,
+                  seed=None, repeat=False, shuffle_buffer=1000, augment=True):
+    """Builds the input pipeline over tfrecord shards.
+
+    Training (``training=True``): shuffles the shard files and the examples, reads shards
+    interleaved, parses, decodes, augments (``augmentations``, upstream order), resizes to
+    ``image_size`` and makes padded batches of exactly ``batch_size`` (the last partial
+    batch is dropped). Evaluation (``training=False``): the examples in file order, no
+    augmentation and no resize, batches of one image at its own size.
+
+    Args:
+        filenames: a list of tfrecord paths, or a directory / glob pattern (see
+            ``list_shards``).
+        training: whether to build the training pipeline.
+        batch_size: a positive int; must be 1 when not training.
+        image_size: (height, width) of training images; must be None when not training.
+        deterministic: keep the element order fixed and make two runs with the same
+            ``seed`` give identical batches (slower: no out-of-order parallelism).
+        seed: an int, the base seed of shuffling and augmentation. Required when training
+            with ``deterministic=True``; drawn at random when None.
+        repeat: repeat the data forever (each epoch reshuffled, with new augmentations).
+        shuffle_buffer: size of the example shuffle buffer (training only).
+        augment: apply the training augmentations (False: decode and resize only; used to
+            measure the pipeline's cost without them).
+
+    Returns:
+        a tf.data.Dataset of dicts as described in the module docstring.
+
+    Raises:
+        ValueError: on inconsistent arguments.
+        FileNotFoundError: when a file is missing or a directory/pattern has no shards.
+    """
+    _check_positive_int('batch_size', batch_size)
+    files = _resolve_files(filenames)
+    if not training:
+        return _build_eval_dataset(files, batch_size, image_size, repeat)
+
+    if image_size is None or len(image_size) != 2:
+        raise ValueError(f'training needs image_size=(height, width), got {image_size!r}')
+    for value in image_size:
+        _check_positive_int('image_size entries', value)
+    image_size = tuple(image_size)
+    _check_positive_int('shuffle_buffer', shuffle_buffer)
+    if deterministic and seed is None:
+        raise ValueError('deterministic=True needs a seed (an int)')
+    base_seed = seed if seed is not None else random.SystemRandom().randrange(_SEED_RANGE)
+    logger.info('training pipeline over %d shard(s), batch %d, size %s, seed %d',
+                len(files), batch_size, image_size, base_seed)
+
+    def make_example(index, serialized):
+        example = parse_example(serialized)
+        if augment:
+            image, boxes = decode_crop_and_augment(example['image'], example['boxes'],
+                                                   image_size, element_seed(base_seed, index))
+        else:
+            image = augmentations.resize(_decode(example['image']), image_size)
+            boxes = example['boxes']
+        return _as_element(image, boxes, example['filename'])
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    dataset = dataset.shuffle(len(files), seed=base_seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(tf.data.TFRecordDataset,
+                                 cycle_length=min(len(files), MAX_INTERLEAVED_SHARDS),
+                                 num_parallel_calls=tf.data.AUTOTUNE,
+                                 deterministic=deterministic)
+    dataset = dataset.shuffle(shuffle_buffer, seed=base_seed + 1,
+                              reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.enumerate()
+    dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=deterministic)
+    dataset = dataset.padded_batch(batch_size, drop_remainder=True)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return dataset.with_options(options)
+
+
+def _build_eval_dataset(files, batch_size, image_size, repeat):
+    """The evaluation pipeline: file order, own size, batch 1 (see build_dataset)."""
+    if image_size is not None:
+        raise ValueError('evaluation keeps images at their own size: image_size must be '
+                         f'None, got {image_size!r}')
+    if batch_size != 1:
+        raise ValueError('evaluation images keep their own sizes, so batch_size must be 1, '
+                         f'got {batch_size}')
+    logger.info('evaluation pipeline over %d shard(s)', len(files))
+
+    def make_example(serialized):
+        example = parse_example(serialized)
+        return _as_element(_decode(example['image']), example['boxes'], example['filename'])
+
+    dataset = tf.data.TFRecordDataset(files)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=True)
+    dataset = dataset.batch(1)
+    return dataset.prefetch(tf.data.AUTOTUNE)
