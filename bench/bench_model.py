@@ -1,0 +1,175 @@
+"""Latency of the FaceBoxes inference path (network + decode + NMS) at batch 1.
+
+Prints, for 1024x768 and 640x480, the median and minimum latency after warm-up, the network's
+FLOPs at that size (multiply-add = 2, convolutions incl. heads) and the achieved GFLOP/s, for:
+  - ours: FaceBoxes.predictions in a tf.function (batch norm folded, one fused 1x1 conv per
+    inception, one batched NMS op);
+  - reference: the upstream's inference graph rebuilt in TF1 style (tf.compat.v1 graph mode,
+    unfolded batch norm, CReLU by concat, per-image tf.map_fn NMS with v1 control flow), run in
+    a Session. Same weights, so the same boxes.
+
+Example:
+    python bench/bench_model.py --runs 30
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from src import anchor_generator, box_utils  # noqa: E402
+from src.detector import FaceBoxes  # noqa: E402
+
+SIZES = ((768, 1024), (480, 640))  # (height, width)
+
+
+def conv_flops(model, height, width):
+    """Multiply-add FLOPs (x2) of every convolution at a padded input size."""
+    h, w = anchor_generator.padded_size(height, width)
+    fe = model.feature_extractor
+    total = 0
+
+    def conv(layer_kernel, out_h, out_w):
+        kh, kw, cin, cout = layer_kernel.shape
+        return 2 * out_h * out_w * kh * kw * cin * cout
+
+    total += conv(fe.conv1.kernel, h // 4, w // 4)
+    total += conv(fe.conv2.kernel, h // 16, w // 16)
+    for inception in fe.inceptions:
+        total += sum(conv(layer.kernel, h // 32, w // 32) for layer in inception.layers)
+    total += conv(fe.conv3_1.kernel, h // 32, w // 32) + conv(fe.conv3_2.kernel, h // 64, w // 64)
+    total += conv(fe.conv4_1.kernel, h // 64, w // 64) + conv(fe.conv4_2.kernel, h // 128, w // 128)
+    for heads in (model.box_heads, model.class_heads):
+        for head, stride in zip(heads, anchor_generator.STRIDES):
+            total += conv(head.kernel, h // stride, w // stride)
+    return total
+
+
+def time_it(fn, runs, warmup=5):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3, min(times) * 1e3
+
+
+def upstream_reference_graph(model, score_threshold, iou_threshold, max_boxes):
+    """Builds the upstream-style TF1 inference graph with the model's weights as constants."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    weights = {name: var.numpy() for name, var in model.named_variables().items()}
+    with graph.as_default():
+        v1.disable_control_flow_v2()
+        images = v1.placeholder(tf.uint8, [None, None, None, 3], name="image_tensor")
+        x = tf.cast(images, tf.float32) / 255.0
+        shape = tf.shape(x)
+        height, width = shape[1], shape[2]
+        ph, pw = anchor_generator.padded_size(height, width)
+        x = tf.pad(x, [[0, 0], [0, ph - height], [0, pw - width], [0, 0]])
+        x = 2.0 * x - 1.0
+
+        def conv_bn(scope, t, stride=1):
+            y = tf.nn.conv2d(t, weights[f"{scope}/weights"], stride, "SAME")
+            y, _, _ = v1.nn.fused_batch_norm(
+                y, weights[f"{scope}/batch_norm/gamma"], weights[f"{scope}/batch_norm/beta"],
+                weights[f"{scope}/batch_norm/moving_mean"], weights[f"{scope}/batch_norm/moving_variance"],
+                epsilon=1e-3, is_training=False)
+            return y
+
+        def crelu(t):
+            return tf.nn.relu(tf.concat([t, -t], -1))
+
+        x = tf.nn.max_pool2d(crelu(conv_bn("conv1", x, 4)), 3, 2, "SAME")
+        x = tf.nn.max_pool2d(crelu(conv_bn("conv2", x, 2)), 3, 2, "SAME")
+        for k in (1, 2, 3):
+            s = f"inception{k}"
+            relu_bn = (lambda name, t: tf.nn.relu(conv_bn(f"{s}/{name}", t)))
+            x = tf.concat([
+                relu_bn("conv_1x1_path1", x),
+                relu_bn("conv_1x1_path2", tf.nn.max_pool2d(x, 3, 1, "SAME")),
+                relu_bn("conv_3x3_path3", relu_bn("conv_1x1_path3", x)),
+                relu_bn("conv_3x3_second_path4", relu_bn("conv_3x3_path4", relu_bn("conv_1x1_path4", x))),
+            ], -1)
+        maps = [x]
+        x = tf.nn.relu(conv_bn("conv3_1", x))
+        maps.append(tf.nn.relu(conv_bn("conv3_2", x, 2)))
+        x = tf.nn.relu(conv_bn("conv4_1", maps[1]))
+        maps.append(tf.nn.relu(conv_bn("conv4_2", x, 2)))
+        encodings, logits = [], []
+        for i, fmap in enumerate(maps):
+            for kind, depth, out in (("box_encoding_predictor", 4, encodings), ("class_predictor", 2, logits)):
+                scope = f"prediction_layers/{kind}_{i}"
+                y = tf.nn.bias_add(tf.nn.conv2d(fmap, weights[f"{scope}/weights"], 1, "SAME"),
+                                   weights[f"{scope}/biases"])
+                out.append(tf.reshape(y, [tf.shape(y)[0], -1, depth]))
+        encodings = tf.concat(encodings, 1)
+        probs = tf.nn.softmax(tf.concat(logits, 1), axis=-1)[:, :, 1]
+        anchors, _ = anchor_generator.generate_anchors(ph, pw)
+        boxes = box_utils.decode(encodings, anchors[None])
+        scale = tf.cast(tf.stack([ph, pw, ph, pw]), tf.float32) / tf.cast(
+            tf.stack([height, width, height, width]), tf.float32)
+        boxes = tf.clip_by_value(boxes * scale, 0.0, 1.0)
+
+        def per_image(args):
+            b, s = args
+            keep = tf.image.non_max_suppression(b, s, max_boxes, iou_threshold, score_threshold)
+            n = tf.shape(keep)[0]
+            b = tf.pad(tf.gather(b, keep), [[0, max_boxes - n], [0, 0]])
+            s = tf.pad(tf.gather(s, keep), [[0, max_boxes - n]])
+            return b, s, n
+
+        out_boxes, out_scores, num = tf.map_fn(per_image, (boxes, probs),
+                                               dtype=(tf.float32, tf.float32, tf.int32), back_prop=False)
+        tf.identity(out_boxes, "boxes")
+        tf.identity(out_scores, "scores")
+        tf.identity(num, "num_boxes")
+    return graph
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per size (after 5 warm-up runs)")
+    parser.add_argument("--score_threshold", type=float, default=0.05, help="NMS score threshold")
+    args = parser.parse_args(argv)
+
+    model = FaceBoxes(seed=0)
+    # A trained model's face scores are mostly tiny; make some anchors fire so NMS has work.
+    rng = np.random.default_rng(0)
+    for head in model.class_heads:
+        head.bias.assign(head.bias + rng.normal(0, 1.5, head.bias.shape).astype(np.float32))
+
+    predict = tf.function(
+        lambda images: model.predictions(tf.cast(images, tf.float32) / 255.0, args.score_threshold, 0.3, 200),
+        input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+    graph = upstream_reference_graph(model, args.score_threshold, 0.3, 200)
+    session = tf.compat.v1.Session(graph=graph)
+    fetches = [graph.get_tensor_by_name(f"{n}:0") for n in ("boxes", "scores", "num_boxes")]
+    feed = graph.get_tensor_by_name("image_tensor:0")
+
+    print(f"threads: {os.cpu_count()} cpus; TF {tf.__version__}")
+    print(f"{'size':>10} {'path':>10} {'median ms':>10} {'min ms':>8} {'GFLOPs':>7} {'GFLOP/s':>8} {'boxes':>6}")
+    for height, width in SIZES:
+        image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
+        flops = conv_flops(model, height, width) / 1e9
+        ours = predict(tf.constant(image))
+        ref = session.run(fetches, {feed: image})
+        assert int(ours["num_boxes"][0]) == int(ref[2][0]), "reference and ours disagree"
+        image_t = tf.constant(image)
+        rows = [
+            ("ours", time_it(lambda: predict(image_t)["num_boxes"].numpy(), args.runs), int(ours["num_boxes"][0])),
+            ("upstream", time_it(lambda: session.run(fetches, {feed: image}), args.runs), int(ref[2][0])),
+        ]
+        for name, (median, minimum), n in rows:
+            print(f"{width}x{height:<5} {name:>10} {median:10.2f} {minimum:8.2f} {flops:7.2f} "
+                  f"{flops / (median / 1e3):8.1f} {n:6d}")
+
+
+if __name__ == "__main__":
+    main()
