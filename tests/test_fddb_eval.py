@@ -349,3 +349,40 @@ def test_predict_detector_boxes_conversion():
     np.testing.assert_allclose(rows, [[20.0, 10.0, 25.0, 40.0, 0.5]])
     with pytest.raises(ValueError, match='2 boxes but 1 scores'):
         predict_for_fddb.detector_boxes_to_fddb(np.zeros((2, 4)), [0.5])
+
+
+def test_roc_equals_direct_evaluation_at_each_threshold():
+    # At a global threshold t the detections an image contributes are exactly those scoring
+    # >= t: re-match them from scratch for every row and compare.
+    from scipy.optimize import linear_sum_assignment
+    rng = np.random.default_rng(7)
+    images = []
+    for k in range(12):
+        num_faces = int(rng.integers(0, 4))
+        ellipses = np.stack([rng.uniform(8, 20, num_faces), rng.uniform(5, 8, num_faces),
+                             rng.normal(HALF_PI, 0.2, num_faces), rng.uniform(0, 80, num_faces),
+                             rng.uniform(0, 60, num_faces)], 1)
+        rects = [[cx - b + rng.normal(0, 2), cy - a + rng.normal(0, 2), 2 * b, 2 * a, rng.uniform(0.3, 1)]
+                 for a, b, _, cx, cy in ellipses for _ in range(2)]
+        rects += [[rng.uniform(0, 80), rng.uniform(0, 60), 15, 18, rng.uniform(0, 0.5)] for _ in range(3)]
+        rects = np.array(rects) if k != 3 else np.zeros((0, 5))
+        if len(rects):
+            rects[:, 4] = np.round(rects[:, 4], 1)  # ties between scores
+        images.append(fddb.FddbImage('i%d' % k, 60, 80, ellipses, rects))
+    curve = fddb.evaluate(images)
+    assert curve.has_sentinel
+    assert curve.tpr_discrete.max() > 0.5 and curve.false_positives.max() > 10  # not trivial
+    num_faces = sum(len(i.ellipses) for i in images)
+    for row, t in enumerate(curve.thresholds[:-1]):
+        tp_d, tp_c, fp = 0, 0.0, 0
+        for img in images:
+            kept = img.detections[img.detections[:, 4] >= t]
+            overlaps = fddb.overlap_matrix(img.ellipses, kept, img.height, img.width)
+            r, c = linear_sum_assignment(overlaps, maximize=True)
+            values = overlaps[r, c][overlaps[r, c] > 0]
+            tp_d += int((values > 0.5).sum())
+            tp_c += values.sum()
+            fp += len(kept) - int((values > 0.5).sum())
+        assert curve.false_positives[row] == fp
+        assert curve.tpr_discrete[row] == pytest.approx(tp_d / num_faces)
+        assert curve.tpr_continuous[row] == pytest.approx(tp_c / num_faces)
