@@ -3,10 +3,12 @@
 Builds 2,845 images (sizes like FDDB's, ~450x400), ~5,171 ellipse faces and ~20
 detections per image: for every face a few good, jittered boxes with high scores, the rest
 low-scoring boxes scattered over the image (what a detector run at threshold 0.05 emits).
-Times the in-memory evaluation (rasterization, matching and ROC; no file reading).
+Times the in-memory evaluation (rasterization, matching and ROC; no file reading) and,
+with --files DIR, also writes the problem as official files plus blank PNG images of the
+right sizes and times the whole evaluate_fddb.py run (parsing, image headers, ROC files, plot).
 
 Example:
-    python bench/bench_fddb_eval.py --images 2845 --detections_per_image 20
+    python bench/bench_fddb_eval.py --images 2845 --detections_per_image 20 --files /tmp/fddb_bench
 """
 import argparse
 import os
@@ -14,10 +16,14 @@ import sys
 import time
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from src.evaluation import fddb  # noqa: E402  (path set up above)
+import evaluate_fddb  # noqa: E402  (path set up above)
+from src.datasets import fddb_format  # noqa: E402
+from src.evaluation import fddb  # noqa: E402
 
 
 def make_problem(num_images, faces_total, detections_per_image, seed):
@@ -53,6 +59,8 @@ def main():
     parser.add_argument('--faces', type=int, default=5171, help='number of faces (FDDB: 5171)')
     parser.add_argument('--detections_per_image', type=int, default=20, help='detections per image')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument('--files', default=None,
+                        help='also write the problem here and time evaluate_fddb.py end to end')
     args = parser.parse_args()
     images = make_problem(args.images, args.faces, args.detections_per_image, args.seed)
     num_dets = sum(len(image.detections) for image in images)
@@ -62,6 +70,27 @@ def main():
     print('%d images, %d faces, %d detections, %d ROC rows: evaluated in %.2f s; TPR@1000FP %.4f'
           % (len(images), curve.num_faces, num_dets, len(curve.thresholds), elapsed,
              fddb.tpr_at_false_positives(curve)))
+    if args.files:
+        time_files(images, args.files)
+
+
+def time_files(images, folder):
+    """Writes images (blank PNGs), annotations, detections and list; times evaluate_fddb.main."""
+    for image in tqdm(images, desc='writing blank images', unit='img'):
+        path = os.path.join(folder, 'pics', image.name + '.png')
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            Image.new('L', (image.width, image.height)).save(path)
+    annotations = os.path.join(folder, 'ellipseList.txt')
+    detections = os.path.join(folder, 'detections.txt')
+    image_list = os.path.join(folder, 'faceList.txt')
+    fddb_format.write_ellipse_list(annotations, [(i.name, i.ellipses) for i in images])
+    fddb_format.write_detections(detections, [(i.name, i.detections) for i in images])
+    fddb_format.write_fold_list(image_list, [i.name for i in images])
+    start = time.perf_counter()
+    evaluate_fddb.main(['-a', annotations, '-d', detections, '-i', os.path.join(folder, 'pics'),
+                        '-l', image_list, '-z', '.png', '-r', os.path.join(folder, 'out', '')])
+    print('evaluate_fddb.py end to end: %.2f s' % (time.perf_counter() - start))
 
 
 if __name__ == '__main__':

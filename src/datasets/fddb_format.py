@@ -17,7 +17,6 @@ File layouts:
 """
 import logging
 import os
-import tempfile
 
 import numpy as np
 
@@ -40,9 +39,10 @@ def write_text_atomic(path, text):
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
+    # A plain open (not mkstemp, which forces mode 0600) so the file gets the usual umask mode.
+    tmp = os.path.join(folder, '.%s.%d.tmp' % (os.path.basename(path), os.getpid()))
     try:
-        with os.fdopen(fd, 'w', encoding='utf-8', newline='\n') as f:
+        with open(tmp, 'w', encoding='utf-8', newline='\n') as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

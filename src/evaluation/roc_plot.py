@@ -4,7 +4,6 @@ No boxes here: the inputs are ROC rows as produced by src/evaluation/fddb.py.
 """
 import logging
 import os
-import tempfile
 
 import numpy as np
 
@@ -42,8 +41,7 @@ def save_roc_plot(path, curve, title='FDDB ROC', max_false_positives=DEFAULT_MAX
         axes.legend(loc='lower right')
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-        os.close(fd)
+        tmp = os.path.join(folder, '.%s.%d.tmp' % (os.path.basename(path), os.getpid()))
         try:
             figure.savefig(tmp, format='png')
             os.replace(tmp, path)
