@@ -258,11 +258,14 @@ class GroundTruthDetector:
     """Test double with FaceDetector's API that replays simulated detections.
 
     It assumes it is called on frames 0, detect_every, 2 * detect_every, ... in order.
+    With frame_width set, boxes are scaled to the width of the image it is given (for
+    start.py --scale); otherwise they are returned in video pixels.
     """
 
-    def __init__(self, det_frames, detect_every=1):
+    def __init__(self, det_frames, detect_every=1, frame_width=None):
         self.det_frames = det_frames
         self.detect_every = detect_every
+        self.frame_width = frame_width
         self.calls = 0
         self.thresholds = []
         self.shapes = []
@@ -275,5 +278,6 @@ class GroundTruthDetector:
         self.calls += 1
         dets = self.det_frames[t] if t < len(self.det_frames) else np.zeros((0, 5))
         dets = dets[dets[:, 4] >= score_threshold]
-        boxes = dets[:, [1, 0, 3, 2]].astype(np.float32)
+        factor = image.shape[1] / self.frame_width if self.frame_width else 1.0
+        boxes = (dets[:, [1, 0, 3, 2]] * factor).astype(np.float32)
         return boxes, dets[:, 4].astype(np.float32)

@@ -1,0 +1,204 @@
+"""End-to-end tests of start.py with a test-double detector on generated videos.
+
+The double replays simulated detections of the synthetic video's ground truth, answering
+like FaceDetector (pixel [ymin, xmin, ymax, xmax]); tracks are pixel [x1, y1, x2, y2].
+"""
+import json
+import logging
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+import start
+from src import video_io
+from tests.synthetic_video import (GroundTruthDetector, make_scenario, mot_metrics,
+                                   simulate_detections, write_video)
+
+WIDTH, HEIGHT, FRAMES = 320, 240, 48
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 320x240, 48-frame synthetic video with all scenario events; its gt and detections."""
+    folder = tmp_path_factory.mktemp("media")
+    scenario = make_scenario("all", WIDTH, HEIGHT, FRAMES)
+    path = str(folder / "people.mp4")
+    gt = write_video(scenario, path)
+    dets = simulate_detections(gt, 3, WIDTH, HEIGHT, jitter=0.02, miss_rate=0.1, low_score_rate=0.1)
+    return {"path": path, "gt": gt, "dets": dets}
+
+
+def _video_dir(tmp_path, clip):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    os.symlink(clip["path"], folder / "people.mp4")
+    return folder
+
+
+def _read_mot(path):
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    assert rows.shape[1] == 10
+    return rows
+
+
+def _mot_to_frames(rows, num_frames):
+    frames = []
+    for t in range(1, num_frames + 1):
+        r = rows[rows[:, 0] == t]
+        frames.append(np.c_[r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5], r[:, 1]])
+    return frames
+
+
+def test_detections_to_tracker_input_converts_order():
+    boxes = np.array([[10, 20, 30, 60], [1, 2, 3, 4]], np.float32)  # ymin, xmin, ymax, xmax
+    out = start.detections_to_tracker_input(boxes, np.array([0.9, 0.5], np.float32))
+    np.testing.assert_allclose(out, [[20, 10, 60, 30, 0.9], [2, 1, 4, 3, 0.5]], rtol=1e-6)
+    assert start.detections_to_tracker_input(np.zeros((0, 4)), np.zeros(0)).shape == (0, 5)
+    assert start.detections_to_tracker_input([], []).shape == (0, 5)
+    with pytest.raises(ValueError, match="scores"):
+        start.detections_to_tracker_input(np.zeros((2, 4)), np.zeros(3))
+
+
+def test_end_to_end_byte_with_video(tmp_path, clip):
+    videos = _video_dir(tmp_path, clip)
+    out = tmp_path / "facepics"
+    double = GroundTruthDetector(clip["dets"])
+    rc = start.main([str(videos), "--output_path", str(out), "--tracker", "byte", "--save_video",
+                     "--min_track_length", "8", "--top_k", "2", "--margin", "0.2", "--no_progress"],
+                    detector_factory=lambda model: double)
+    assert rc == 0
+    folder = out / "people"
+    assert double.calls == FRAMES and double.shapes[0] == (HEIGHT, WIDTH, 3)
+    assert double.thresholds[0] == pytest.approx(0.1)  # byte asks for low-score detections too
+
+    rows = _read_mot(folder / "people_tracks.txt")
+    assert rows[:, 0].min() >= 1 and rows[:, 0].max() <= FRAMES
+    assert (rows[:, 7:] == -1).all()
+    metrics = mot_metrics(clip["gt"], _mot_to_frames(rows, FRAMES))
+    assert metrics["mota"] >= 0.7 and metrics["idf1"] >= 0.8 and metrics["num_switches"] <= 1, metrics
+
+    summary = json.loads((folder / "people_summary.json").read_text())
+    assert summary["frames"] == FRAMES and summary["detector_calls"] == FRAMES
+    assert summary["tracks"] == len(np.unique(rows[:, 1]))
+    assert summary["processing_fps"] > 0
+
+    crops = sorted(p for p in os.listdir(folder) if p.endswith(".jpg"))
+    assert len(crops) == summary["faces_saved"] > 0
+    assert summary["faces_saved"] <= 2 * summary["tracks_saved"]
+    for name in crops:
+        track_id, rank = name[len("track_"):-len(".jpg")].split("_")
+        assert int(rank) in (1, 2) and int(track_id) >= 1
+        assert cv2.imread(str(folder / name)) is not None
+
+    cap = cv2.VideoCapture(str(folder / "people_annotated.mp4"))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == FRAMES
+    assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == WIDTH and int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == HEIGHT
+    cap.release()
+    assert not any(name.startswith(".") for name in os.listdir(folder))  # no temp files left
+    assert sorted(os.listdir(videos)) == ["people.mp4"]  # nothing written into the input folder
+
+    # A second run never overwrites the first.
+    before = sorted(os.listdir(folder))
+    rc = start.main([str(videos), "--output_path", str(out), "--no_progress", "--max_frames", "5"],
+                    detector_factory=lambda model: GroundTruthDetector(clip["dets"]))
+    assert rc == 0 and sorted(os.listdir(folder)) == before
+    summary2 = json.loads((out / "people__run2" / "people_summary.json").read_text())
+    assert summary2["frames"] == 5
+
+
+def test_detect_every_and_scale(tmp_path, clip):
+    videos = _video_dir(tmp_path, clip)
+    double = GroundTruthDetector(clip["dets"], detect_every=3, frame_width=WIDTH)
+    rc = start.main([str(videos), "--output_path", str(tmp_path / "out"), "--detect_every", "3",
+                     "--scale", "0.5", "--tracker", "sort", "--score_threshold", "0.5", "--no_progress"],
+                    detector_factory=lambda model: double)
+    assert rc == 0
+    assert double.calls == FRAMES // 3 and double.shapes[0] == (HEIGHT // 2, WIDTH // 2, 3)
+    assert double.thresholds == [0.5] * double.calls
+    rows = _read_mot(tmp_path / "out" / "people" / "people_tracks.txt")
+    predicted = rows[(rows[:, 0] - 1) % 3 != 0]
+    assert len(predicted) > 0 and (predicted[:, 6] == -1).all()  # Kalman-only frames
+    assert (rows[(rows[:, 0] - 1) % 3 == 0][:, 6] >= 0.5).all()
+    # The double answers in the coordinates of the half-size image it gets; start.py must
+    # scale boxes back, or every track box would be half the ground truth (IoU 0.25).
+    metrics = mot_metrics(clip["gt"], _mot_to_frames(rows, FRAMES))
+    assert metrics["num_false_positives"] <= 2 and metrics["mota"] >= 0.3, metrics
+
+
+def _write_zero_frame_avi(path):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    writer.release()
+
+
+def test_bad_inputs(tmp_path, clip, caplog):
+    caplog.set_level(logging.WARNING)
+    factory = lambda model: GroundTruthDetector(clip["dets"])  # noqa: E731
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert start.main([str(empty), "--output_path", str(tmp_path / "o1")], detector_factory=factory) == 1
+    assert "no video files found" in caplog.text
+    assert start.main([str(tmp_path / "missing")], detector_factory=factory) == 1
+    assert "not a directory" in caplog.text
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.mp4").write_text("this is not a video\n")
+    _write_zero_frame_avi(bad / "zero.avi")
+    caplog.clear()
+    assert start.main([str(bad), "--output_path", str(tmp_path / "o2"), "--no_progress"],
+                      detector_factory=factory) == 1
+    assert "x.mp4: cannot be opened as a video; skipped" in caplog.text
+    assert "zero.avi" in caplog.text and "skipped" in caplog.text
+    assert not (tmp_path / "o2").exists() or os.listdir(tmp_path / "o2") == []
+
+    os.symlink(clip["path"], bad / "good.mp4")
+    (bad / "notes.txt").write_text("hello")
+    caplog.clear()
+    assert start.main([str(bad), "--output_path", str(tmp_path / "o3"), "--no_progress",
+                       "--max_frames", "10"], detector_factory=factory) == 0
+    assert os.listdir(tmp_path / "o3") == ["good"]
+    assert "notes.txt: skipped" in caplog.text
+
+
+def test_missing_model_is_a_one_line_error(tmp_path, clip, caplog):
+    videos = _video_dir(tmp_path, clip)
+    rc = start.main([str(videos), "--model", str(tmp_path / "nope.pb"), "--output_path", str(tmp_path / "o")])
+    assert rc == 2
+    assert "nope.pb: model file not found" in caplog.text
+    assert not (tmp_path / "o").exists()
+
+
+def test_display_without_screen_is_a_warning(tmp_path, clip, caplog, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    videos = _video_dir(tmp_path, clip)
+    rc = start.main([str(videos), "--display", "--max_frames", "3", "--no_progress",
+                     "--output_path", str(tmp_path / "o")],
+                    detector_factory=lambda model: GroundTruthDetector(clip["dets"]))
+    assert rc == 0 and "--display ignored" in caplog.text
+
+
+@pytest.mark.parametrize("flag", [["--detect_every", "0"], ["--top_k", "0"], ["--scale", "-1"],
+                                  ["--tracker", "kcf"], ["--margin", "-2"]])
+def test_bad_flags_exit_with_usage(flag):
+    with pytest.raises(SystemExit) as info:
+        start.main(["media", *flag])
+    assert info.value.code == 2
+
+
+def test_frame_reader_reads_all_frames_and_stops_early(clip):
+    with video_io.FrameReader(clip["path"]) as reader:
+        assert (reader.width, reader.height) == (WIDTH, HEIGHT)
+        indices = [i for i, _ in reader]
+    assert indices == list(range(FRAMES))
+    reader = video_io.FrameReader(clip["path"], max_frames=4)
+    for i, frame in reader:
+        if i == 1:
+            break
+    reader.close()  # a half-read reader closes without hanging
+    assert frame.shape == (HEIGHT, WIDTH, 3)
