@@ -101,6 +101,8 @@ def ellipse_for_box(rng: np.random.Generator, box: np.ndarray) -> np.ndarray:
     angle = (angle + np.pi / 2) % np.pi - np.pi / 2  # same ellipse, angle in [-pi/2, pi/2)
     c, s = np.cos(angle) ** 2, np.sin(angle) ** 2
     a2, b2 = np.linalg.solve(np.array([[c, s], [s, c]]), np.array([half_w ** 2, half_h ** 2]))
+    if b2 > a2:  # only round-off on a square box: the same ellipse with its axes named the other way
+        a2, b2, angle = b2, a2, (angle + np.pi) % np.pi - np.pi / 2
     centre = (box[:2] + box[2:]) / 2
     return np.array([np.sqrt(a2), np.sqrt(b2), angle, centre[0], centre[1]], dtype=np.float64)
 
