@@ -1,0 +1,149 @@
+"""SavedModel export and freezing into a `.pb` inference graph (shared by save.py and create_pb.py).
+
+Serving signature (UPSTREAM_FACTS.md, "File formats"): input `image_tensor`, uint8
+[batch, height, width, 3] with every dimension free; outputs `boxes` float32
+[batch, max_boxes, 4] (normalized ymin, xmin, ymax, xmax), `scores` float32
+[batch, max_boxes], `num_boxes` int32 [batch].
+"""
+import logging
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tensorflow.python.grappler import tf_optimizer
+
+logger = logging.getLogger(__name__)
+
+# The frozen graph's node names, shared with the upstream (face_detector.py repeats them).
+NODE_NAMES = {"input": "image_tensor", "boxes": "boxes", "scores": "scores", "num_boxes": "num_boxes"}
+OUTPUT_KEYS = ("boxes", "scores", "num_boxes")
+SIGNATURE_KEY = "serving_default"
+
+
+class ServingModule(tf.Module):
+    """Wraps a FaceBoxes model with the upstream serving signature.
+
+    Args:
+        model: a FaceBoxes.
+        score_threshold, iou_threshold: floats, NMS settings.
+        max_boxes: int, output rows per image.
+    """
+
+    def __init__(self, model, score_threshold, iou_threshold, max_boxes):
+        super().__init__(name="serving")
+        self.model = model
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.max_boxes = int(max_boxes)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8,
+                                                name=NODE_NAMES["input"])])
+    def serve(self, image_tensor):
+        """uint8 [B, H, W, 3] -> dict of boxes [B, K, 4], scores [B, K], num_boxes [B]."""
+        images = tf.cast(image_tensor, tf.float32) * (1.0 / 255.0)
+        out = self.model.predictions(images, self.score_threshold, self.iou_threshold, self.max_boxes)
+        return {key: out[key] for key in OUTPUT_KEYS}
+
+
+def _fresh_temp_dir(final_path):
+    parent = os.path.dirname(os.path.abspath(final_path))
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(final_path) + "-", dir=parent)
+
+
+def save_saved_model(model, export_dir, score_threshold, iou_threshold, max_boxes):
+    """Writes a SavedModel with the serving signature, atomically.
+
+    Args:
+        model: a FaceBoxes.
+        export_dir: the SavedModel folder to create; it must not exist yet.
+        score_threshold, iou_threshold, max_boxes: NMS settings baked into the graph.
+
+    Raises:
+        FileExistsError: export_dir exists (nothing is overwritten).
+    """
+    if os.path.exists(export_dir):
+        raise FileExistsError(f"{export_dir}: already exists; choose another folder")
+    module = ServingModule(model, score_threshold, iou_threshold, max_boxes)
+    temp = _fresh_temp_dir(export_dir)
+    try:
+        tf.saved_model.save(module, temp, signatures={SIGNATURE_KEY: module.serve})
+        os.rename(temp, export_dir)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _optimize(graph_def, output_names):
+    """Grappler constant folding and pruning on a frozen GraphDef (folds batch norm into kernels)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+        meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(), graph=graph)
+    fetch = meta_graph.collection_def["train_op"].node_list.value
+    for name in output_names:
+        fetch.append(name)
+    config = tf.compat.v1.ConfigProto()
+    rewriter = config.graph_options.rewrite_options
+    rewriter.optimizers.extend(["pruning", "constfold", "arithmetic", "dependency", "constfold"])
+    rewriter.meta_optimizer_iterations = 2  # rewriter_config_pb2.RewriterConfig.TWO
+    return tf_optimizer.OptimizeGraph(config, meta_graph)
+
+
+def freeze_saved_model(saved_model_dir):
+    """Freezes a SavedModel's serving signature into a GraphDef with the upstream node names.
+
+    Args:
+        saved_model_dir: a folder written by `save_saved_model`.
+
+    Returns:
+        a tf.compat.v1.GraphDef whose input placeholder is `image_tensor` and whose outputs are
+        the nodes `boxes`, `scores`, `num_boxes`; variables are constants and batch norm is
+        folded into the convolution kernels.
+    """
+    loaded = tf.saved_model.load(saved_model_dir)
+    function = loaded.signatures[SIGNATURE_KEY]
+    frozen = convert_variables_to_constants_v2(function)
+    graph_def = frozen.graph.as_graph_def()
+    # The signature's outputs are a dict; its flattened order (sorted keys) is frozen.outputs.
+    keys = tf.nest.flatten({k: k for k in function.structured_outputs})
+    by_key = dict(zip(keys, frozen.outputs))
+    names = {node.name for node in graph_def.node}
+    input_names = [t.name.split(":")[0] for t in frozen.inputs]
+    if NODE_NAMES["input"] not in input_names:
+        raise ValueError(f"{saved_model_dir}: the signature has no input named {NODE_NAMES['input']!r}")
+    for key in OUTPUT_KEYS:
+        node = graph_def.node.add()
+        node.name = NODE_NAMES[key]
+        if node.name in names:
+            raise ValueError(f"{saved_model_dir}: node name {node.name!r} is already used in the graph")
+        node.op = "Identity"
+        node.input.append(by_key[key].name.replace(":0", ""))
+        node.attr["T"].type = by_key[key].dtype.as_datatype_enum
+    return _optimize(graph_def, [NODE_NAMES[k] for k in OUTPUT_KEYS])
+
+
+def write_graph_def(graph_def, path):
+    """Writes a binary GraphDef atomically (temporary name in the same folder, then rename)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(graph_def.SerializeToString())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+
+
+def op_counts(graph_def):
+    """Dict from op type to its number of nodes in a GraphDef."""
+    counts = {}
+    for node in graph_def.node:
+        counts[node.op] = counts.get(node.op, 0) + 1
+    return counts
