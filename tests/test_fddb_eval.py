@@ -125,6 +125,12 @@ def test_hand_counted_overlaps():
     np.testing.assert_allclose(overlaps[0], [25 / 33, 33 / 45, 15 / 36])
 
 
+def test_detection_rows_of_the_wrong_width_are_rejected():
+    # Six-column (ellipse) rows given as rectangles must not be silently reshaped.
+    with pytest.raises(ValueError, match=r"image 'x': detections must have shape \[N, 5\], got \(5, 6\)"):
+        fddb.evaluate_image(fddb.FddbImage('x', 14, 12, np.array([E]), np.ones((5, 6))))
+
+
 def test_ellipse_detections_overlap():
     # The same ellipse detected exactly: overlap 1. Shifted by 2 columns: E's columns 3..7 hold
     # 5, 7, 9, 7, 5 pixels; columns 5, 6, 7 are shared with min(9, 5) + 7 + min(5, 9) = 17

@@ -241,8 +241,12 @@ def read_detections(path, ellipses=False):
 def _format_blocks(items, num_fields, trailer, what):
     lines = []
     for image, records in items:
-        records = np.asarray(records, dtype=np.float64).reshape(-1, num_fields) if len(records) else \
-            np.zeros((0, num_fields))
+        records = np.asarray(records, dtype=np.float64)
+        if records.size == 0:
+            records = np.zeros((0, num_fields))
+        if records.ndim != 2 or records.shape[1] != num_fields:
+            raise ValueError('%s list item %r: expected an array [N, %d], got shape %s'
+                             % (what, image, num_fields, records.shape))
         if len(str(image).split()) != 1:
             raise ValueError('%s list item %r: image path must be one token without spaces' % (what, image))
         lines.append(str(image))

@@ -106,6 +106,16 @@ class RocCurve:
     has_sentinel: bool
 
 
+def _as_rows(array, columns, what):
+    """Returns ``array`` as float64 [N, columns] ([0, columns] when empty); ValueError otherwise."""
+    array = np.asarray(array, dtype=np.float64)
+    if array.size == 0:
+        return np.zeros((0, columns), dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != columns:
+        raise ValueError('%s must have shape [N, %d], got %s' % (what, columns, array.shape))
+    return array
+
+
 def _ellipse_params(ellipse):
     """Returns the drawing parameters of an ellipse the way the reference program draws it.
 
@@ -231,9 +241,8 @@ def overlap_matrix(ellipses, detections, height, width, detection_ellipses=False
     Returns:
         float64 np.ndarray [E, D] in [0, 1].
     """
-    ellipses = np.asarray(ellipses, dtype=np.float64).reshape(-1, 5)
-    detections = np.asarray(detections, dtype=np.float64)
-    detections = detections.reshape(-1, 6 if detection_ellipses else 5)
+    ellipses = _as_rows(ellipses, 5, 'ellipses')
+    detections = _as_rows(detections, 6 if detection_ellipses else 5, 'detections')
     if len(ellipses) == 0 or len(detections) == 0:
         return np.zeros((len(ellipses), len(detections)), dtype=np.float64)
     if detection_ellipses:
@@ -299,10 +308,12 @@ def evaluate_image(image, detection_ellipses=False):
     Returns:
         ImageCounts.
     """
-    detections = np.asarray(image.detections, dtype=np.float64).reshape(
-        -1, 6 if detection_ellipses else 5)
-    overlaps = overlap_matrix(image.ellipses, detections, image.height, image.width,
-                              detection_ellipses)
+    try:
+        detections = _as_rows(image.detections, 6 if detection_ellipses else 5, 'detections')
+        ellipses = _as_rows(image.ellipses, 5, 'ellipses')
+    except ValueError as error:
+        raise ValueError('image %r: %s' % (image.name, error)) from None
+    overlaps = overlap_matrix(ellipses, detections, image.height, image.width, detection_ellipses)
     return match_image(overlaps, detections[:, -1])
 
 
@@ -359,7 +370,7 @@ def evaluate(images, detection_ellipses=False, progress=None):
     """
     iterable = progress(images) if progress is not None else images
     counts = [evaluate_image(image, detection_ellipses) for image in iterable]
-    num_faces = sum(len(np.asarray(image.ellipses).reshape(-1, 5)) for image in images)
+    num_faces = sum(len(_as_rows(image.ellipses, 5, 'ellipses')) for image in images)
     return roc_curve(counts, num_faces)
 
 
