@@ -203,7 +203,7 @@ def process_video(video_path, detector, output_root, options):
             writer = video_io.AtomicVideoWriter(os.path.join(out_dir, stem + ANNOTATED_SUFFIX),
                                                 reader.fps, reader.width, reader.height)
         bar = tqdm(reader, total=reader.frame_count or None, desc=stem, unit="frame",
-                   disable=not options.progress, leave=False)
+                   disable=not options.progress)
         for index, frame in bar:
             frames += 1
             track_scores = {}
@@ -359,6 +359,10 @@ def main(argv=None, detector_factory=None):
     args = parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    if args.save_video and os.path.realpath(args.output_path) == os.path.realpath(args.video_dir):
+        LOGGER.error("%s: --output_path must not be the input folder when --save_video is set",
+                     args.output_path)
+        return 1
     try:
         videos, others = video_io.list_videos(args.video_dir)
     except NotADirectoryError as err:
@@ -385,12 +389,17 @@ def main(argv=None, detector_factory=None):
         top_k=args.top_k, tracker=args.tracker, save_video=args.save_video, display=display,
         max_frames=args.max_frames, progress=not args.no_progress)
     done, skipped = [], 0
-    for path in tqdm(videos, desc="videos", unit="video", disable=options.progress is False or len(videos) < 2):
+    for path in videos:
         try:
-            done.append(process_video(path, detector, args.output_path, options))
+            summary = process_video(path, detector, args.output_path, options)
         except video_io.VideoReadError as err:
             LOGGER.warning("%s; skipped", err)
             skipped += 1
+            continue
+        done.append(summary)
+        LOGGER.info("%s: %d frames, %d tracks, %d faces saved, %.1f FPS -> %s", path, summary["frames"],
+                    summary["tracks"], summary["faces_saved"], summary["processing_fps"] or 0.0,
+                    summary["output_dir"])
     if display:
         cv2.destroyAllWindows()
     frames = sum(s["frames"] for s in done)

@@ -165,6 +165,14 @@ def test_bad_inputs(tmp_path, clip, caplog):
     assert "notes.txt: skipped" in caplog.text
 
 
+def test_annotated_video_never_goes_into_the_input_folder(tmp_path, clip, caplog):
+    videos = _video_dir(tmp_path, clip)
+    rc = start.main([str(videos), "--output_path", str(videos), "--save_video"],
+                    detector_factory=lambda model: GroundTruthDetector(clip["dets"]))
+    assert rc == 1 and "must not be the input folder" in caplog.text
+    assert os.listdir(videos) == ["people.mp4"]
+
+
 def test_missing_model_is_a_one_line_error(tmp_path, clip, caplog):
     videos = _video_dir(tmp_path, clip)
     rc = start.main([str(videos), "--model", str(tmp_path / "nope.pb"), "--output_path", str(tmp_path / "o")])

@@ -54,7 +54,8 @@ def associate(det_boxes, track_boxes, iou_threshold):
 
     Returns:
         (matches, unmatched_dets, unmatched_tracks): int64 arrays [K, 2] of
-        (detection index, track index) sorted by detection index, [N - K] and [M - K].
+        (detection index, track index) sorted by detection index, [N - K] and [M - K]
+        (ascending).
     """
     n, m = len(det_boxes), len(track_boxes)
     if n == 0 or m == 0:
@@ -64,10 +65,11 @@ def associate(det_boxes, track_boxes, iou_threshold):
     if above.sum(axis=1).max() == 1 and above.sum(axis=0).max() == 1:
         pairs = np.stack(np.nonzero(above), axis=1).astype(np.int64)
     else:
-        rows, cols = linear_sum_assignment(-iou)
+        rows, cols = linear_sum_assignment(-iou)  # rows come back sorted
         pairs = np.stack([rows, cols], axis=1).astype(np.int64)
     pairs = pairs[iou[pairs[:, 0], pairs[:, 1]] >= iou_threshold]
-    pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
-    unmatched_dets = np.setdiff1d(np.arange(n), pairs[:, 0]).astype(np.int64)
-    unmatched_tracks = np.setdiff1d(np.arange(m), pairs[:, 1]).astype(np.int64)
-    return pairs, unmatched_dets, unmatched_tracks
+    det_free = np.ones(n, dtype=bool)
+    det_free[pairs[:, 0]] = False
+    track_free = np.ones(m, dtype=bool)
+    track_free[pairs[:, 1]] = False
+    return pairs, np.flatnonzero(det_free), np.flatnonzero(track_free)

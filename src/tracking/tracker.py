@@ -159,6 +159,8 @@ class FaceTracker:
         """Starts one track per detection row ([B, 5]); returns their ids [B]."""
         count = len(dets)
         ids = np.arange(self._next_id, self._next_id + count, dtype=np.int64)
+        if count == 0:
+            return ids
         self._next_id += count
         x, P = kalman.initial_state(dets)
         zeros = np.zeros(count, dtype=np.int64)
