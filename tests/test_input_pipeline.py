@@ -246,3 +246,18 @@ def test_fused_decode_and_crop_matches_augment_on_decoded_image(tmp_path):
         # upsampling); the bulk of the pixels must agree.
         difference = np.abs(batch['images'][0] - image.numpy())
         assert difference.mean() < 0.01 and difference.max() < 0.1
+
+
+def test_corrupt_jpeg_stops_or_is_skipped(tmp_path):
+    records = synthetic_records(4, np.random.default_rng(6))
+    records[1] = ('corrupt.jpg', b'not a jpeg at all', records[1][2])
+    write_shards(str(tmp_path), records, num_shards=1)
+    good = sorted(r[0].encode() for r in records if r[0] != 'corrupt.jpg')
+    for training in (True, False):
+        kwargs = ({'training': True, 'batch_size': 1, 'image_size': (32, 32),
+                   'deterministic': True, 'seed': 0} if training
+                  else {'training': False, 'batch_size': 1, 'image_size': None})
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            as_numpy(build_dataset(str(tmp_path), **kwargs))
+        batches = as_numpy(build_dataset(str(tmp_path), skip_bad_examples=True, **kwargs))
+        assert sorted(b['filenames'][0] for b in batches) == good

@@ -140,7 +140,8 @@ def _as_element(image, boxes, filename):
 
 
 def build_dataset(filenames, *, training, batch_size, image_size, deterministic=False,
-                  seed=None, repeat=False, shuffle_buffer=1000, augment=True):
+                  seed=None, repeat=False, shuffle_buffer=1000, augment=True,
+                  skip_bad_examples=False):
     """Builds the input pipeline over tfrecord shards.
 
     Training (``training=True``): shuffles the shard files and the examples, reads shards
@@ -163,6 +164,8 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
         shuffle_buffer: size of the example shuffle buffer (training only).
         augment: apply the training augmentations (False: decode and resize only; used to
             measure the pipeline's cost without them).
+        skip_bad_examples: skip examples that fail to parse or decode (corrupt JPEG, bad
+            box lists), logging a warning for each, instead of stopping with the error.
 
     Returns:
         a tf.data.Dataset of dicts as described in the module docstring.
@@ -174,7 +177,7 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
     _check_positive_int('batch_size', batch_size)
     files = _resolve_files(filenames)
     if not training:
-        return _build_eval_dataset(files, batch_size, image_size, repeat)
+        return _build_eval_dataset(files, batch_size, image_size, repeat, skip_bad_examples)
 
     if image_size is None or len(image_size) != 2:
         raise ValueError(f'training needs image_size=(height, width), got {image_size!r}')
@@ -211,6 +214,8 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
     dataset = dataset.enumerate()
     dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=deterministic)
+    if skip_bad_examples:
+        dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.padded_batch(batch_size, drop_remainder=True)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
@@ -218,7 +223,7 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
     return dataset.with_options(options)
 
 
-def _build_eval_dataset(files, batch_size, image_size, repeat):
+def _build_eval_dataset(files, batch_size, image_size, repeat, skip_bad_examples):
     """The evaluation pipeline: file order, own size, batch 1 (see build_dataset)."""
     if image_size is not None:
         raise ValueError('evaluation keeps images at their own size: image_size must be '
@@ -237,5 +242,7 @@ def _build_eval_dataset(files, batch_size, image_size, repeat):
         dataset = dataset.repeat()
     dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=True)
+    if skip_bad_examples:
+        dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.batch(1)
     return dataset.prefetch(tf.data.AUTOTUNE)
