@@ -1,4 +1,4 @@
-"""Tests for src/input_pipeline/parse.py and pipeline.py (boxes: normalized ymin, xmin, ymax, xmax)."""
+"""Tests for src/input_pipeline/parse.py and pipeline.py (boxes: normalized yxyx)."""
 import os
 
 import cv2
