@@ -210,3 +210,22 @@ def test_frame_reader_reads_all_frames_and_stops_early(clip):
             break
     reader.close()  # a half-read reader closes without hanging
     assert frame.shape == (HEIGHT, WIDTH, 3)
+
+
+def test_detector_gets_rgb_frames(tmp_path):
+    folder = tmp_path / "blue"
+    folder.mkdir()
+    writer = cv2.VideoWriter(str(folder / "blue.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25, (64, 48))
+    for _ in range(3):
+        writer.write(np.full((48, 64, 3), (255, 0, 0), np.uint8))  # pure blue in BGR
+    writer.release()
+    seen = []
+
+    def detector(image, score_threshold=0.5):
+        seen.append(image.mean(axis=(0, 1)))
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+
+    assert start.main([str(folder), "--output_path", str(tmp_path / "o"), "--no_progress"],
+                      detector_factory=lambda model: detector) == 0
+    red, green, blue = seen[0]
+    assert len(seen) == 3 and blue > 200 and red < 50 and green < 50
