@@ -21,6 +21,7 @@ position in the (shuffled, repeated) stream, so with ``deterministic=True`` and 
 ``seed`` two runs give identical batches.
 """
 import logging
+import numbers
 import os
 import random
 
@@ -83,7 +84,7 @@ def _resolve_files(filenames):
 
 
 def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f'{name} must be a positive int, got {value!r}')
 
 
@@ -183,7 +184,7 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
         raise ValueError(f'training needs image_size=(height, width), got {image_size!r}')
     for value in image_size:
         _check_positive_int('image_size entries', value)
-    image_size = tuple(image_size)
+    image_size = tuple(int(value) for value in image_size)
     _check_positive_int('shuffle_buffer', shuffle_buffer)
     if deterministic and seed is None:
         raise ValueError('deterministic=True needs a seed (an int)')
