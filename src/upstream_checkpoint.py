@@ -1,0 +1,234 @@
+"""Convert the upstream FaceBoxes TF1 checkpoint into our TF2 model, by variable name.
+
+No boxes are read or written here: this module only moves weights. (The model it fills uses
+[ymin, xmin, ymax, xmax] boxes normalized to [0, 1], like the upstream, so a converted model
+gives the upstream's detections.)
+
+The upstream (TF 1.10, slim) saves its variables under the names listed in UPSTREAM_FACTS.md
+("TF1 checkpoint variable names"): `conv1/weights` (HWIO kernels), `conv1/batch_norm/gamma`,
+`.../beta`, `.../moving_mean`, `.../moving_variance`, ... and the heads
+`prediction_layers/{box_encoding_predictor,class_predictor}_{0,1,2}/{weights,biases}`.
+Every model here exposes `named_variables()` with exactly those names, so conversion is a
+checked one-to-one copy: every variable of the model must be found with its exact shape, and
+every tensor of the checkpoint must be used, except the training bookkeeping listed in
+IGNORED_NAMES and IGNORED_SLOT_SUFFIXES. Everything is checked before anything is assigned,
+so a failed conversion leaves the model untouched.
+
+Checkpoints whose variables all sit under one extra outer scope (e.g. `FaceBoxes/conv1/weights`)
+are recognised: the scope is found from where `conv1/weights` sits and stripped.
+"""
+import dataclasses
+import logging
+import os
+from typing import Tuple
+
+import numpy as np
+import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+# Checkpoint entries that are training state, not model weights (written by the upstream's
+# tf.estimator + MomentumOptimizer training), and why each is skipped:
+IGNORED_NAMES = {
+    "global_step": "the training step counter (tf.train.get_or_create_global_step)",
+}
+IGNORED_SLOT_SUFFIXES = {
+    "/Momentum": "a MomentumOptimizer accumulator (one per trainable variable), not a weight",
+}
+# The variable whose position tells the outer scope, if any (first layer of the network).
+ANCHOR_VARIABLE = "conv1/weights"
+# Suffixes users may paste instead of the prefix of a V2 checkpoint.
+_CHECKPOINT_FILE_SUFFIXES = (".index", ".meta")
+_DATA_FILE_MARKER = ".data-"
+
+
+class UpstreamCheckpointError(ValueError):
+    """The checkpoint cannot be converted: missing, unused, mis-shaped or unreadable variables."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionReport:
+    """What converting a checkpoint does (or did).
+
+    Attributes:
+        checkpoint: str, the checkpoint prefix that is read.
+        scope: str, the outer scope stripped from checkpoint names ('' when none).
+        assigned: tuple of (model variable name, shape tuple), sorted by name: every variable
+            of the model, each filled from the checkpoint entry scope + name.
+        ignored: tuple of (checkpoint name, reason), sorted by name: entries not loaded.
+        num_values: int, the number of scalars copied into the model.
+    """
+
+    checkpoint: str
+    scope: str
+    assigned: Tuple[Tuple[str, Tuple[int, ...]], ...]
+    ignored: Tuple[Tuple[str, str], ...]
+    num_values: int
+
+    def summary(self):
+        """One line for logs, e.g. '...: 147 variables (1,010,290 values) assigned, 94 ... ignored'."""
+        scope = f" (outer scope {self.scope!r} stripped)" if self.scope else ""
+        return (f"{self.checkpoint}: {len(self.assigned)} variables ({self.num_values:,} values) "
+                f"assigned{scope}, {len(self.ignored)} training-state entries ignored")
+
+
+def resolve_checkpoint_prefix(path):
+    """The V1/V2 checkpoint prefix that `path` designates.
+
+    Args:
+        path: str, a checkpoint prefix ('model.ckpt-240000'), one of its files
+            ('model.ckpt-240000.index', '.meta', '.data-00000-of-00001'), or a folder with a
+            'checkpoint' state file (its latest checkpoint is used; when the state file names
+            an absolute path from another machine, the same file name inside the folder is used).
+
+    Returns:
+        str, a prefix that tf.train.load_checkpoint can read.
+
+    Raises:
+        UpstreamCheckpointError: nothing readable is found; the message names `path`.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        state = tf.train.get_checkpoint_state(path)
+        if state is None or not state.model_checkpoint_path:
+            raise UpstreamCheckpointError(
+                f"{path}: folder has no 'checkpoint' state file; pass a checkpoint prefix "
+                "such as model.ckpt-240000")
+        candidates = [state.model_checkpoint_path,
+                      os.path.join(path, os.path.basename(state.model_checkpoint_path))]
+    else:
+        if path.endswith(_CHECKPOINT_FILE_SUFFIXES):
+            path = os.path.splitext(path)[0]
+        elif _DATA_FILE_MARKER in os.path.basename(path):
+            path = path[:path.rindex(_DATA_FILE_MARKER)]
+        candidates = [path]
+    for prefix in candidates:
+        if tf.io.gfile.exists(prefix + ".index") or tf.io.gfile.exists(prefix):
+            return prefix
+    raise UpstreamCheckpointError(
+        f"{candidates[0]}: no such checkpoint (expected the files {candidates[0]}.index and "
+        f"{candidates[0]}.data-*)")
+
+
+def _ignored_reason(name):
+    """Why checkpoint entry `name` is skipped, or None if it must be used."""
+    if name in IGNORED_NAMES:
+        return IGNORED_NAMES[name]
+    for suffix, reason in IGNORED_SLOT_SUFFIXES.items():
+        if name.endswith(suffix):
+            return reason
+    return None
+
+
+def _find_scope(prefix, shapes):
+    """The outer scope ('' or 'X/') in front of every model name, located by ANCHOR_VARIABLE."""
+    if ANCHOR_VARIABLE in shapes:
+        return ""
+    scopes = sorted(name[:-len(ANCHOR_VARIABLE)] for name in shapes
+                    if name.endswith("/" + ANCHOR_VARIABLE))
+    if len(scopes) == 1:
+        return scopes[0]
+    if len(scopes) > 1:
+        raise UpstreamCheckpointError(
+            f"{prefix}: {ANCHOR_VARIABLE!r} found under several scopes {scopes}; "
+            "cannot tell which network to load")
+    return ""
+
+
+def _format_shape(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _plan(model, path):
+    """Checks the checkpoint against the model; returns (report, reader)."""
+    prefix = resolve_checkpoint_prefix(path)
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UpstreamCheckpointError(f"{prefix}: not a readable TF checkpoint ({message})") from error
+    shapes = reader.get_variable_to_shape_map()
+    dtypes = reader.get_variable_to_dtype_map()
+    scope = _find_scope(prefix, shapes)
+    variables = model.named_variables()
+    problems = []
+    assigned = []
+    for name in sorted(variables):
+        expected = tuple(variables[name].shape.as_list())
+        key = scope + name
+        if key not in shapes:
+            problems.append(f"variable {key!r} is missing from the checkpoint "
+                            f"(the model needs shape {_format_shape(expected)})")
+            continue
+        found = tuple(shapes[key])
+        if found != expected:
+            problems.append(f"variable {key!r} has shape {_format_shape(found)} in the checkpoint, "
+                            f"the model expects {_format_shape(expected)}")
+        elif not dtypes[key].is_floating:
+            problems.append(f"variable {key!r} has dtype {dtypes[key].name} in the checkpoint, "
+                            "the model expects a float")
+        else:
+            assigned.append((name, expected))
+    used = {scope + name for name in variables}
+    ignored = []
+    for key in sorted(shapes):
+        if key in used:
+            continue
+        reason = _ignored_reason(key)
+        if reason is None:
+            problems.append(f"checkpoint variable {key!r} (shape {_format_shape(shapes[key])}) "
+                            "is not a variable of the model")
+        else:
+            ignored.append((key, reason))
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise UpstreamCheckpointError(f"{prefix}: {problems[0]}{more}")
+    num_values = int(sum(np.prod(shape, dtype=np.int64) for _, shape in assigned))
+    report = ConversionReport(checkpoint=prefix, scope=scope, assigned=tuple(assigned),
+                              ignored=tuple(ignored), num_values=num_values)
+    return report, reader
+
+
+def inspect_upstream_checkpoint(model, path):
+    """Checks what loading `path` into `model` would do, without assigning anything.
+
+    Args:
+        model: an object with `named_variables()` (a FaceBoxes or a FeatureExtractor):
+            dict from upstream checkpoint name to tf.Variable.
+        path: a checkpoint prefix, one of its files, or a folder with a 'checkpoint' file.
+
+    Returns:
+        a ConversionReport.
+
+    Raises:
+        UpstreamCheckpointError: a one-line message naming the checkpoint and the first
+            problem (a variable missing, of the wrong shape or dtype, or an unused checkpoint
+            entry), with the count of further problems.
+    """
+    return _plan(model, path)[0]
+
+
+def load_upstream_checkpoint(model, path):
+    """Assigns every variable of `model` from an upstream TF1 checkpoint.
+
+    All checks run before the first assignment, so on error the model is unchanged.
+
+    Args:
+        model: an object with `named_variables()`, e.g. a FaceBoxes.
+        path: a checkpoint prefix ('model.ckpt-240000'), one of its files, or a folder with a
+            'checkpoint' file.
+
+    Returns:
+        the ConversionReport (also logged as one INFO line).
+
+    Raises:
+        UpstreamCheckpointError: as for inspect_upstream_checkpoint.
+    """
+    report, reader = _plan(model, path)
+    variables = model.named_variables()
+    for name, _ in report.assigned:
+        variable = variables[name]
+        value = reader.get_tensor(report.scope + name)
+        variable.assign(np.asarray(value).astype(variable.dtype.as_numpy_dtype, copy=False))
+    logger.info("%s", report.summary())
+    return report

@@ -1,0 +1,297 @@
+"""Tests for src/upstream_checkpoint.py: TF1 checkpoint -> TF2 FaceBoxes, checked end to end.
+
+Box convention: model outputs and frozen-graph outputs are [ymin, xmin, ymax, xmax] normalized
+to [0, 1]; FaceDetector returns the same order in pixels.
+
+The test writes a TF1-style checkpoint itself (graph mode, tf.compat.v1 variables with the
+upstream's names and shapes from UPSTREAM_FACTS.md, a Saver in a Session) and computes the
+upstream network a second time with raw tf.nn ops straight from those tensors, so a name or
+ordering mix-up anywhere between checkpoint and model shows up as a numeric mismatch.
+"""
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from src import export
+from src.config import load_config
+from src.detector import FaceBoxes
+from src.upstream_checkpoint import (
+    UpstreamCheckpointError, inspect_upstream_checkpoint, load_upstream_checkpoint,
+    resolve_checkpoint_prefix)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EPSILON = 1e-3  # upstream batch norm epsilon
+TOLERANCE = 1e-4
+GLOBAL_STEP = 240000
+# Trainable variables that get a '/Momentum' slot in the test checkpoint (a few are enough).
+SLOTTED = ("conv1/weights", "conv1/batch_norm/gamma", "prediction_layers/class_predictor_0/biases")
+
+# The upstream's layers, written out independently of src/network.py:
+# scope -> (kernel size, in channels, out channels, stride).
+INCEPTION_PATHS = (
+    ("conv_1x1_path1", 1, 128, 32), ("conv_1x1_path2", 1, 128, 32),
+    ("conv_1x1_path3", 1, 128, 24), ("conv_3x3_path3", 3, 24, 32),
+    ("conv_1x1_path4", 1, 128, 24), ("conv_3x3_path4", 3, 24, 32),
+    ("conv_3x3_second_path4", 3, 32, 32),
+)
+CONV_LAYERS = dict(
+    [("conv1", (7, 3, 24, 4)), ("conv2", (5, 48, 64, 2))]
+    + [(f"inception{k}/{path}", (size, cin, cout, 1))
+       for k in (1, 2, 3) for path, size, cin, cout in INCEPTION_PATHS]
+    + [("conv3_1", (1, 128, 128, 1)), ("conv3_2", (3, 128, 256, 2)),
+       ("conv4_1", (1, 256, 128, 1)), ("conv4_2", (3, 128, 256, 2))])
+FEATURE_CHANNELS = (128, 256, 256)
+ANCHORS_PER_CELL = (21, 1, 1)  # 16 + 4 + 1 on map 0 (densified), 1 on maps 1 and 2
+NUM_VARIABLES = 5 * len(CONV_LAYERS) + 2 * 2 * 3  # 27 conv+BN layers, 6 heads
+NUM_VALUES = 1_007_330 + 2_960  # trainable + batch-norm moving statistics (UPSTREAM_FACTS.md)
+
+
+def upstream_tensors(seed=0):
+    """Random values for every upstream checkpoint variable: dict name -> float32 array."""
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for scope, (size, cin, cout, _) in CONV_LAYERS.items():
+        tensors[f"{scope}/weights"] = rng.normal(0, np.sqrt(2.0 / (size * size * cin)),
+                                                 (size, size, cin, cout))
+        tensors[f"{scope}/batch_norm/gamma"] = rng.uniform(0.5, 1.5, cout)
+        tensors[f"{scope}/batch_norm/beta"] = rng.normal(0, 0.1, cout)
+        tensors[f"{scope}/batch_norm/moving_mean"] = rng.normal(0, 0.1, cout)
+        tensors[f"{scope}/batch_norm/moving_variance"] = rng.uniform(0.5, 2.0, cout)
+    for i, (cin, k) in enumerate(zip(FEATURE_CHANNELS, ANCHORS_PER_CELL)):
+        for head, depth in (("box_encoding_predictor", 4), ("class_predictor", 2)):
+            scope = f"prediction_layers/{head}_{i}"
+            tensors[f"{scope}/weights"] = rng.normal(0, np.sqrt(0.5 / (9 * cin)), (3, 3, cin, k * depth))
+            tensors[f"{scope}/biases"] = rng.normal(0, 0.1, k * depth)
+    return {name: value.astype(np.float32) for name, value in tensors.items()}
+
+
+def write_tf1_checkpoint(folder, tensors, scope="", slotted=SLOTTED):
+    """Saves `tensors` the TF1 way (graph, get_variable, Saver) plus global_step and slots.
+
+    Returns:
+        str, the checkpoint prefix (folder/model.ckpt-GLOBAL_STEP); folder also gets the
+        'checkpoint' state file.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        for name, value in tensors.items():
+            tf.compat.v1.get_variable(scope + name, initializer=tf.constant(value))
+        for name in slotted:
+            tf.compat.v1.get_variable(scope + name + "/Momentum",
+                                      initializer=tf.constant(0.01 * tensors[name]), trainable=False)
+        step = tf.compat.v1.train.get_or_create_global_step()
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            session.run(step.assign(GLOBAL_STEP))
+            return saver.save(session, os.path.join(str(folder), "model.ckpt"), global_step=GLOBAL_STEP)
+
+
+def reference_network(images, w):
+    """The upstream FaceBoxes forward pass at inference, raw tf.nn ops on checkpoint tensors.
+
+    Args:
+        images: float32 [B, H, W, 3] in [0, 1], H and W multiples of 128.
+        w: dict name -> float32 array (upstream names).
+
+    Returns:
+        (three feature maps, box encodings [B, A, 4], class logits [B, A, 2]).
+    """
+    def conv_bn(x, scope):
+        _, _, _, stride = CONV_LAYERS[scope]
+        y = tf.nn.conv2d(x, w[f"{scope}/weights"], stride, "SAME")
+        bn = lambda key: w[f"{scope}/batch_norm/{key}"]
+        return tf.nn.batch_normalization(y, bn("moving_mean"), bn("moving_variance"),
+                                         bn("beta"), bn("gamma"), EPSILON)
+
+    def crelu(x):
+        return tf.nn.relu(tf.concat([x, -x], axis=3))
+
+    def inception(x, k):
+        relu_conv = lambda y, path: tf.nn.relu(conv_bn(y, f"inception{k}/{path}"))
+        p1 = relu_conv(x, "conv_1x1_path1")
+        p2 = relu_conv(tf.nn.max_pool2d(x, 3, 1, "SAME"), "conv_1x1_path2")
+        p3 = relu_conv(relu_conv(x, "conv_1x1_path3"), "conv_3x3_path3")
+        p4 = relu_conv(relu_conv(relu_conv(x, "conv_1x1_path4"), "conv_3x3_path4"),
+                       "conv_3x3_second_path4")
+        return tf.concat([p1, p2, p3, p4], axis=3)
+
+    x = 2.0 * images - 1.0
+    x = tf.nn.max_pool2d(crelu(conv_bn(x, "conv1")), 3, 2, "SAME")
+    x = tf.nn.max_pool2d(crelu(conv_bn(x, "conv2")), 3, 2, "SAME")
+    for k in (1, 2, 3):
+        x = inception(x, k)
+    map0 = x
+    map1 = tf.nn.relu(conv_bn(tf.nn.relu(conv_bn(map0, "conv3_1")), "conv3_2"))
+    map2 = tf.nn.relu(conv_bn(tf.nn.relu(conv_bn(map1, "conv4_1")), "conv4_2"))
+    maps = [map0, map1, map2]
+    batch = images.shape[0]
+
+    def head(name, depth):
+        outs = []
+        for i, feature_map in enumerate(maps):
+            scope = f"prediction_layers/{name}_{i}"
+            y = tf.nn.conv2d(feature_map, w[f"{scope}/weights"], 1, "SAME") + w[f"{scope}/biases"]
+            outs.append(tf.reshape(y, [batch, -1, depth]))
+        return tf.concat(outs, axis=1)
+
+    return maps, head("box_encoding_predictor", 4), head("class_predictor", 2)
+
+
+def assert_close(actual, expected):
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=TOLERANCE, atol=TOLERANCE)
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    """(tensors, checkpoint prefix, folder) of the module's TF1 checkpoint."""
+    folder = tmp_path_factory.mktemp("upstream")
+    tensors = upstream_tensors()
+    return tensors, write_tf1_checkpoint(folder, tensors), str(folder)
+
+
+@pytest.fixture(scope="module")
+def converted(upstream):
+    _, prefix, _ = upstream
+    model = FaceBoxes(seed=5)
+    load_upstream_checkpoint(model, prefix)
+    return model
+
+
+def test_the_test_checkpoint_has_the_upstream_layout(upstream):
+    tensors, _, _ = upstream
+    assert len(tensors) == NUM_VARIABLES == 147
+    assert sum(v.size for v in tensors.values()) == NUM_VALUES
+
+
+@pytest.mark.parametrize("height, width", [(128, 256), (256, 384)])
+def test_converted_model_equals_the_upstream_network(upstream, converted, height, width):
+    tensors, _, _ = upstream
+    images = tf.random.stateless_uniform([2, height, width, 3], seed=[height, width])
+    maps, box_encodings, class_logits = reference_network(images, tensors)
+    ours = converted.feature_extractor(images, training=False)
+    for map_ours, map_reference in zip(ours, maps):
+        assert map_ours.shape == map_reference.shape
+        assert_close(map_ours, map_reference)
+    encodings, logits, anchors, _ = converted.raw_outputs(images, training=False)
+    assert encodings.shape == (2, anchors.shape[0], 4) and logits.shape == (2, anchors.shape[0], 2)
+    assert_close(encodings, box_encodings)
+    assert_close(logits, class_logits)
+    # Not a vacuous match: the outputs vary and depend on the weights.
+    assert np.std(logits.numpy()) > 0.1 and np.std(maps[2].numpy()) > 0.01
+
+
+def test_report_counts_every_variable_and_the_ignored_training_state(upstream, converted):
+    _, prefix, _ = upstream
+    model = FaceBoxes(seed=7)
+    before = model.named_variables()["conv2/weights"].numpy().copy()
+    report = inspect_upstream_checkpoint(model, prefix)
+    np.testing.assert_array_equal(model.named_variables()["conv2/weights"].numpy(), before)
+    assert report.checkpoint == prefix and report.scope == ""
+    assert len(report.assigned) == NUM_VARIABLES
+    assert dict(report.assigned)["prediction_layers/class_predictor_0/weights"] == (3, 3, 128, 42)
+    assert report.num_values == NUM_VALUES
+    assert [name for name, _ in report.ignored] == sorted(
+        ["global_step"] + [name + "/Momentum" for name in SLOTTED])
+    assert "147 variables (1,010,290 values)" in report.summary()
+    assert load_upstream_checkpoint(converted, prefix) == report
+
+
+def test_folder_and_file_names_resolve_to_the_prefix(upstream, tmp_path):
+    _, prefix, folder = upstream
+    assert resolve_checkpoint_prefix(folder) == prefix
+    assert resolve_checkpoint_prefix(prefix + ".index") == prefix
+    assert resolve_checkpoint_prefix(prefix + ".data-00000-of-00001") == prefix
+    # A downloaded folder whose state file names the training machine's absolute path.
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in os.listdir(folder):
+        if name.startswith("model.ckpt"):
+            shutil.copy(os.path.join(folder, name), moved / name)
+    (moved / "checkpoint").write_text(
+        f'model_checkpoint_path: "/home/someone/run00/model.ckpt-{GLOBAL_STEP}"\n')
+    assert resolve_checkpoint_prefix(str(moved)) == str(moved / f"model.ckpt-{GLOBAL_STEP}")
+    with pytest.raises(UpstreamCheckpointError, match="no 'checkpoint' state file"):
+        resolve_checkpoint_prefix(str(tmp_path))
+    with pytest.raises(UpstreamCheckpointError, match="no such checkpoint"):
+        resolve_checkpoint_prefix(str(tmp_path / "model.ckpt-1"))
+
+
+def _bad_checkpoint(tmp_path, upstream, edit):
+    tensors = dict(upstream[0])
+    edit(tensors)
+    return write_tf1_checkpoint(tmp_path, tensors)
+
+
+@pytest.mark.parametrize("edit, needles", [
+    (lambda t: t.pop("inception2/conv_3x3_second_path4/batch_norm/moving_variance"),
+     ["'inception2/conv_3x3_second_path4/batch_norm/moving_variance' is missing", "[32]"]),
+    (lambda t: t.update({"conv3_2/weights": np.zeros((3, 3, 256, 128), np.float32)}),
+     ["'conv3_2/weights' has shape [3, 3, 256, 128]", "expects [3, 3, 128, 256]"]),
+    (lambda t: t.update({"conv5/weights": np.zeros((3, 3, 256, 256), np.float32)}),
+     ["'conv5/weights' (shape [3, 3, 256, 256]) is not a variable of the model"]),
+], ids=["missing", "wrong_shape", "unknown"])
+def test_bad_checkpoints_give_one_clear_line_and_leave_the_model_untouched(
+        upstream, tmp_path, edit, needles):
+    prefix = _bad_checkpoint(tmp_path, upstream, edit)
+    model = FaceBoxes(seed=9)
+    before = {name: v.numpy().copy() for name, v in model.named_variables().items()}
+    with pytest.raises(UpstreamCheckpointError) as info:
+        load_upstream_checkpoint(model, prefix)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(prefix + ": ")
+    for needle in needles:
+        assert needle in message
+    assert isinstance(info.value, ValueError)
+    for name, variable in model.named_variables().items():
+        np.testing.assert_array_equal(variable.numpy(), before[name])
+
+
+def test_several_problems_are_counted(upstream, tmp_path):
+    def edit(t):
+        t.pop("conv1/batch_norm/beta")
+        t.pop("conv2/batch_norm/beta")
+        t["extra/weights"] = np.zeros(3, np.float32)
+
+    prefix = _bad_checkpoint(tmp_path, upstream, edit)
+    with pytest.raises(UpstreamCheckpointError, match=r"and 2 more problem\(s\)"):
+        inspect_upstream_checkpoint(FaceBoxes(seed=9), prefix)
+
+
+def test_an_outer_scope_is_found_and_stripped(upstream, converted, tmp_path):
+    tensors, _, _ = upstream
+    prefix = write_tf1_checkpoint(tmp_path, tensors, scope="FaceBoxes/")
+    model = FaceBoxes(seed=11)
+    report = load_upstream_checkpoint(model, prefix)
+    assert report.scope == "FaceBoxes/" and len(report.ignored) == 1 + len(SLOTTED)
+    for name, variable in model.named_variables().items():
+        np.testing.assert_array_equal(variable.numpy(), converted.named_variables()[name].numpy())
+
+
+def test_converted_checkpoint_survives_save_py_freezing_and_face_detector(upstream, converted, tmp_path):
+    import save
+    from face_detector import FaceDetector
+
+    _, prefix, _ = upstream
+    config_path = os.path.join(ROOT, "configs", "config.json")
+    save.main(["--config", config_path, "--from_upstream_checkpoint", prefix,
+               "--output_dir", str(tmp_path / "export")])
+    pb_path = str(tmp_path / "model.pb")
+    export.write_graph_def(export.freeze_saved_model(str(tmp_path / "export" / "0")), pb_path)
+
+    height, width = 200, 300  # padded to 256 x 384 inside both
+    yy, xx = np.mgrid[0:height, 0:width]
+    image = np.stack([(yy * 255 // height), (xx * 255 // width), ((yy + xx) * 7) % 256], axis=-1)
+    image = image.astype(np.uint8)
+    pp = load_config(config_path).postprocessing
+    expected = converted.predictions(tf.constant(image[None], tf.float32) / 255.0,
+                                     pp.score_threshold, pp.iou_threshold, pp.max_boxes)
+    count = int(expected["num_boxes"][0])
+    assert count > 5
+    boxes, scores = FaceDetector(pb_path)(image, score_threshold=0.0)
+    assert boxes.shape == (count, 4)
+    assert_close(scores, expected["scores"][0, :count])
+    assert_close(boxes / [height, width, height, width], expected["boxes"][0, :count])
