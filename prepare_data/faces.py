@@ -192,7 +192,7 @@ def random_background(rng: np.random.Generator, height: int, width: int,
             image = image[:, ::-1]
         image = image * rng.uniform(0.75, 1.25, size=3).astype(np.float32)
     elif kind == "gradient":
-        start, end = rng.uniform(0, 255, size=(2, 3))
+        start, end = rng.uniform(0, 255, size=(2, 3)).astype(np.float32)
         angle = rng.uniform(0, 2 * np.pi)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
         t = xs * np.cos(angle) / width + ys * np.sin(angle) / height
@@ -207,10 +207,12 @@ def random_background(rng: np.random.Generator, height: int, width: int,
         angle = rng.uniform(0, np.pi)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
         wave = 0.5 + 0.5 * np.sin(2 * np.pi * (xs * np.cos(angle) + ys * np.sin(angle)) / period)
-        first, second = rng.uniform(0, 255, size=(2, 3))
+        first, second = rng.uniform(0, 255, size=(2, 3)).astype(np.float32)
         image = first[None, None, :] * wave[:, :, None] + second[None, None, :] * (1 - wave[:, :, None])
-    image = np.asarray(image, dtype=np.float32) + rng.normal(0, rng.uniform(0, 6), size=(height, width, 3))
-    return np.clip(image, 0, 255).astype(np.uint8)
+    # Uniform sensor noise (standard deviation up to ~6 levels): 3x cheaper to draw than Gaussian.
+    noise = (rng.random((height, width, 3), dtype=np.float32) - np.float32(0.5)) * np.float32(rng.uniform(0, 20))
+    image = np.asarray(image, dtype=np.float32) + noise
+    return np.clip(image, 0, 255, out=image).astype(np.uint8)
 
 
 @dataclasses.dataclass(frozen=True)
