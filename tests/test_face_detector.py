@@ -210,3 +210,63 @@ def test_face_detector_imports_only_numpy_and_tensorflow():
         elif isinstance(node, ast.ImportFrom):
             modules.add((node.module or '.').split('.')[0])
     assert modules <= {'numpy', 'tensorflow', 'logging', 'os'}
+
+
+def test_non_contiguous_views_are_accepted(detector):
+    image = _random_image(64, 80, seed=13)
+    flipped = image[:, :, ::-1]  # e.g. an OpenCV BGR frame reversed without a copy
+    boxes, scores = detector(flipped, score_threshold=0.0)
+    expected_boxes, expected_scores = detector(np.ascontiguousarray(flipped), score_threshold=0.0)
+    np.testing.assert_array_equal(boxes, expected_boxes)
+    np.testing.assert_array_equal(scores, expected_scores)
+
+
+class _FakeGpuConfig:
+    """Records the tf.config calls FaceDetector makes when GPUs are (pretend) present."""
+
+    def __init__(self, num_gpus, initialized=False):
+        self.gpus = ['GPU:%d' % i for i in range(num_gpus)]
+        self.initialized = initialized
+        self.visible = None
+        self.growth = []
+
+    def list_physical_devices(self, kind):
+        return list(self.gpus) if kind == 'GPU' else []
+
+    def set_visible_devices(self, devices, kind):
+        if self.initialized:
+            raise RuntimeError('Visible devices cannot be modified after being initialized')
+        self.visible = (list(devices), kind)
+
+    def set_memory_growth(self, device, enable):
+        self.growth.append((device, enable))
+
+
+def _patch_gpus(monkeypatch, fake):
+    monkeypatch.setattr(tf.config, 'list_physical_devices', fake.list_physical_devices)
+    monkeypatch.setattr(tf.config, 'set_visible_devices', fake.set_visible_devices)
+    monkeypatch.setattr(tf.config.experimental, 'set_memory_growth', fake.set_memory_growth)
+
+
+def test_gpu_options_are_applied_when_gpus_exist(tf1_model, monkeypatch):
+    fake = _FakeGpuConfig(num_gpus=3)
+    _patch_gpus(monkeypatch, fake)
+    FaceDetector(tf1_model[0], gpu_memory_fraction=0.25, visible_device_list='2,0')
+    assert fake.visible == (['GPU:2', 'GPU:0'], 'GPU')
+    assert fake.growth == [('GPU:2', True), ('GPU:0', True)]
+    fake = _FakeGpuConfig(num_gpus=1)
+    _patch_gpus(monkeypatch, fake)
+    FaceDetector(tf1_model[0], gpu_memory_fraction=1.0, visible_device_list='0')
+    assert fake.visible == (['GPU:0'], 'GPU') and fake.growth == []
+    with pytest.raises(ValueError, match='visible_device_list'):
+        FaceDetector(tf1_model[0], visible_device_list='4')
+
+
+def test_gpu_options_after_initialization_are_logged_not_raised(tf1_model, monkeypatch, caplog):
+    fake = _FakeGpuConfig(num_gpus=1, initialized=True)
+    _patch_gpus(monkeypatch, fake)
+    with caplog.at_level('WARNING'):
+        detector = FaceDetector(tf1_model[0])
+    assert 'GPU options not applied' in caplog.text
+    boxes, _ = detector(_random_image(32, 32))
+    assert boxes.shape[1] == 4

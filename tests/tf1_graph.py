@@ -100,7 +100,11 @@ def _decode(encodings, anchors):
 
 
 def _nms_padded(boxes, scores, max_boxes):
-    """Per-image NMS padded with zeros: boxes [A, 4], scores [A] -> ([max_boxes, 4], [max_boxes], [])."""
+    """Per-image NMS, zero-padded.
+
+    boxes float32 [A, 4], scores float32 [A] -> (boxes [max_boxes, 4], scores [max_boxes],
+    count int32 []).
+    """
     keep = tf.image.non_max_suppression(
         boxes, scores, max_boxes, iou_threshold=NMS_IOU_THRESHOLD,
         score_threshold=NMS_SCORE_THRESHOLD)
