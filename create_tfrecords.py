@@ -39,9 +39,12 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from src.annotations import read_annotation
-from src.datasets.image_io import as_rgb_jpeg
-from src.tfrecords import AtomicShardWriter, encode_example, shard_index, shard_name
+# TensorFlow's C++ start-up chatter would bury the summary line; the user can override this.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from src.annotations import read_annotation  # noqa: E402
+from src.datasets.image_io import as_rgb_jpeg  # noqa: E402
+from src.tfrecords import AtomicShardWriter, encode_example, shard_index, shard_name  # noqa: E402
 
 logger = logging.getLogger("create_tfrecords")
 
