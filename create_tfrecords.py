@@ -39,12 +39,9 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-# TensorFlow's C++ start-up chatter would bury the summary line; the user can override this.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from src.annotations import read_annotation  # noqa: E402
-from src.datasets.image_io import as_rgb_jpeg  # noqa: E402
-from src.tfrecords import AtomicShardWriter, encode_example, shard_index, shard_name  # noqa: E402
+from src.annotations import read_annotation
+from src.datasets.image_io import as_rgb_jpeg
+from src.tfrecords import AtomicShardWriter, encode_example, shard_index, shard_name
 
 logger = logging.getLogger("create_tfrecords")
 
