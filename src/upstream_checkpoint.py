@@ -16,6 +16,9 @@ so a failed conversion leaves the model untouched.
 
 Checkpoints whose variables all sit under one extra outer scope (e.g. `FaceBoxes/conv1/weights`)
 are recognised: the scope is found from where `conv1/weights` sits and stripped.
+
+`load_upstream_frozen_graph` does the same from the Const nodes of an upstream frozen `.pb`
+(freezing keeps each variable's name), for when only the graph is at hand.
 """
 import dataclasses
 import logging
@@ -48,10 +51,10 @@ class UpstreamCheckpointError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ConversionReport:
-    """What converting a checkpoint does (or did).
+    """What converting a checkpoint or frozen graph does (or did).
 
     Attributes:
-        checkpoint: str, the checkpoint prefix that is read.
+        source: str, the checkpoint prefix (or frozen graph file) that is read.
         scope: str, the outer scope stripped from checkpoint names ('' when none).
         assigned: tuple of (model variable name, shape tuple), sorted by name: every variable
             of the model, each filled from the checkpoint entry scope + name.
@@ -59,7 +62,7 @@ class ConversionReport:
         num_values: int, the number of scalars copied into the model.
     """
 
-    checkpoint: str
+    source: str
     scope: str
     assigned: Tuple[Tuple[str, Tuple[int, ...]], ...]
     ignored: Tuple[Tuple[str, str], ...]
@@ -68,7 +71,7 @@ class ConversionReport:
     def summary(self):
         """One line for logs, e.g. '...: 147 variables (1,010,290 values) assigned, 94 ... ignored'."""
         scope = f" (outer scope {self.scope!r} stripped)" if self.scope else ""
-        return (f"{self.checkpoint}: {len(self.assigned)} variables ({self.num_values:,} values) "
+        return (f"{self.source}: {len(self.assigned)} variables ({self.num_values:,} values) "
                 f"assigned{scope}, {len(self.ignored)} training-state entries ignored")
 
 
@@ -139,39 +142,47 @@ def _format_shape(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def _plan(model, path):
-    """Checks the checkpoint against the model; returns (report, reader)."""
-    prefix = resolve_checkpoint_prefix(path)
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-    except (tf.errors.OpError, ValueError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UpstreamCheckpointError(f"{prefix}: not a readable TF checkpoint ({message})") from error
-    shapes = reader.get_variable_to_shape_map()
-    dtypes = reader.get_variable_to_dtype_map()
-    scope = _find_scope(prefix, shapes)
-    variables = model.named_variables()
+def _match(source, shapes, dtypes, variables, every_entry_used):
+    """Matches named tensors of a checkpoint or graph against the model's variables.
+
+    Args:
+        source: str, the checkpoint prefix or graph path, for messages.
+        shapes: dict from entry name to its shape (tuple or list of ints).
+        dtypes: dict from entry name to its tf.DType.
+        variables: dict from upstream name to the model's tf.Variable.
+        every_entry_used: bool; when True, an entry that is neither a model variable nor
+            ignored training state is a problem (checkpoints); frozen graphs hold many other
+            constants, so they pass False.
+
+    Returns:
+        a ConversionReport.
+
+    Raises:
+        UpstreamCheckpointError: one line naming `source`, the first problem and the number
+            of further problems.
+    """
+    scope = _find_scope(source, shapes)
     problems = []
     assigned = []
     for name in sorted(variables):
         expected = tuple(variables[name].shape.as_list())
         key = scope + name
         if key not in shapes:
-            problems.append(f"variable {key!r} is missing from the checkpoint "
-                            f"(the model needs shape {_format_shape(expected)})")
+            problems.append(f"variable {key!r} is missing (the model needs shape "
+                            f"{_format_shape(expected)})")
             continue
         found = tuple(shapes[key])
         if found != expected:
-            problems.append(f"variable {key!r} has shape {_format_shape(found)} in the checkpoint, "
+            problems.append(f"variable {key!r} has shape {_format_shape(found)}, "
                             f"the model expects {_format_shape(expected)}")
         elif not dtypes[key].is_floating:
-            problems.append(f"variable {key!r} has dtype {dtypes[key].name} in the checkpoint, "
+            problems.append(f"variable {key!r} has dtype {dtypes[key].name}, "
                             "the model expects a float")
         else:
             assigned.append((name, expected))
     used = {scope + name for name in variables}
     ignored = []
-    for key in sorted(shapes):
+    for key in sorted(shapes) if every_entry_used else ():
         if key in used:
             continue
         reason = _ignored_reason(key)
@@ -182,10 +193,22 @@ def _plan(model, path):
             ignored.append((key, reason))
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise UpstreamCheckpointError(f"{prefix}: {problems[0]}{more}")
+        raise UpstreamCheckpointError(f"{source}: {problems[0]}{more}")
     num_values = int(sum(np.prod(shape, dtype=np.int64) for _, shape in assigned))
-    report = ConversionReport(checkpoint=prefix, scope=scope, assigned=tuple(assigned),
-                              ignored=tuple(ignored), num_values=num_values)
+    return ConversionReport(source=source, scope=scope, assigned=tuple(assigned),
+                            ignored=tuple(ignored), num_values=num_values)
+
+
+def _plan(model, path):
+    """Checks the checkpoint against the model; returns (report, reader)."""
+    prefix = resolve_checkpoint_prefix(path)
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UpstreamCheckpointError(f"{prefix}: not a readable TF checkpoint ({message})") from error
+    report = _match(prefix, reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map(),
+                    model.named_variables(), every_entry_used=True)
     return report, reader
 
 
@@ -193,8 +216,8 @@ def inspect_upstream_checkpoint(model, path):
     """Checks what loading `path` into `model` would do, without assigning anything.
 
     Args:
-        model: an object with `named_variables()` (a FaceBoxes or a FeatureExtractor):
-            dict from upstream checkpoint name to tf.Variable.
+        model: a FaceBoxes (any object whose `named_variables()`, a dict from upstream
+            checkpoint name to tf.Variable, covers the whole checkpoint).
         path: a checkpoint prefix, one of its files, or a folder with a 'checkpoint' file.
 
     Returns:
@@ -230,5 +253,61 @@ def load_upstream_checkpoint(model, path):
         variable = variables[name]
         value = reader.get_tensor(report.scope + name)
         variable.assign(np.asarray(value).astype(variable.dtype.as_numpy_dtype, copy=False))
+    logger.info("%s", report.summary())
+    return report
+
+
+def _read_frozen_graph(path):
+    """Const nodes of a frozen GraphDef: dicts name -> shape, name -> tf.DType, name -> NodeDef."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UpstreamCheckpointError(f"{path}: no such frozen graph file")
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        with open(path, "rb") as f:
+            graph_def.ParseFromString(f.read())
+    except Exception as error:  # protobuf raises its own DecodeError type
+        raise UpstreamCheckpointError(f"{path}: not a frozen GraphDef (.pb) ({error})") from error
+    shapes, dtypes, nodes = {}, {}, {}
+    for node in graph_def.node:
+        if node.op != "Const":
+            continue
+        proto = node.attr["value"].tensor
+        shapes[node.name] = tuple(d.size for d in proto.tensor_shape.dim)
+        dtypes[node.name] = tf.as_dtype(proto.dtype)
+        nodes[node.name] = node
+    return shapes, dtypes, nodes
+
+
+def load_upstream_frozen_graph(model, path):
+    """Assigns every variable of `model` from the constants of an upstream frozen `.pb`.
+
+    For when only the upstream's frozen inference graph is at hand (e.g. to fine-tune from
+    it). Freezing a TF1 graph turns each variable into a Const node of the same name
+    (`conv1/weights`, `conv1/batch_norm/gamma`, ...), so the same by-name copy applies; the
+    graph's other constants are left alone. A graph whose batch norm was folded into the
+    kernels at freezing time (our own create_pb.py does that) lacks the batch-norm variables
+    and is refused. To simply run the upstream's `.pb`, no conversion is needed: use
+    face_detector.FaceDetector.
+
+    Args:
+        model: a FaceBoxes.
+        path: str, a binary GraphDef file.
+
+    Returns:
+        a ConversionReport (its `ignored` is empty: other constants are not listed).
+
+    Raises:
+        UpstreamCheckpointError: the file is unreadable, or a model variable is missing from
+            the graph's constants or has another shape or a non-float dtype; one line naming
+            `path` and the variable. The model is unchanged then.
+    """
+    shapes, dtypes, nodes = _read_frozen_graph(path)
+    report = _match(os.fspath(path), shapes, dtypes, model.named_variables(), every_entry_used=False)
+    variables = model.named_variables()
+    for name, _ in report.assigned:
+        variable = variables[name]
+        value = tf.make_ndarray(nodes[report.scope + name].attr["value"].tensor)
+        variable.assign(value.astype(variable.dtype.as_numpy_dtype, copy=False))
     logger.info("%s", report.summary())
     return report

@@ -20,7 +20,7 @@ from src.config import load_config
 from src.detector import FaceBoxes
 from src.upstream_checkpoint import (
     UpstreamCheckpointError, inspect_upstream_checkpoint, load_upstream_checkpoint,
-    resolve_checkpoint_prefix)
+    load_upstream_frozen_graph, resolve_checkpoint_prefix)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPSILON = 1e-3  # upstream batch norm epsilon
@@ -190,7 +190,7 @@ def test_report_counts_every_variable_and_the_ignored_training_state(upstream, c
     before = model.named_variables()["conv2/weights"].numpy().copy()
     report = inspect_upstream_checkpoint(model, prefix)
     np.testing.assert_array_equal(model.named_variables()["conv2/weights"].numpy(), before)
-    assert report.checkpoint == prefix and report.scope == ""
+    assert report.source == prefix and report.scope == ""
     assert len(report.assigned) == NUM_VARIABLES
     assert dict(report.assigned)["prediction_layers/class_predictor_0/weights"] == (3, 3, 128, 42)
     assert report.num_values == NUM_VALUES
@@ -269,6 +269,41 @@ def test_an_outer_scope_is_found_and_stripped(upstream, converted, tmp_path):
     assert report.scope == "FaceBoxes/" and len(report.ignored) == 1 + len(SLOTTED)
     for name, variable in model.named_variables().items():
         np.testing.assert_array_equal(variable.numpy(), converted.named_variables()[name].numpy())
+
+
+def write_tf1_frozen_graph(path, tensors):
+    """Freezes a TF1 graph holding `tensors` as variables (plus an unrelated constant) to `path`.
+
+    The output `total` depends on every variable, so freezing keeps each as a Const node of the
+    variable's name, as the upstream's create_pb.py did.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        sums = [tf.reduce_sum(tf.compat.v1.get_variable(name, initializer=tf.constant(value)))
+                for name, value in tensors.items()]
+        tf.multiply(tf.add_n(sums), tf.constant(0.5, name="unrelated"), name="total")
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                session, graph.as_graph_def(), ["total"])
+    export.write_graph_def(frozen, path)
+
+
+def test_frozen_graph_constants_load_like_the_checkpoint(upstream, converted, tmp_path):
+    tensors, _, _ = upstream
+    path = str(tmp_path / "upstream.pb")
+    write_tf1_frozen_graph(path, tensors)
+    model = FaceBoxes(seed=13)
+    report = load_upstream_frozen_graph(model, path)
+    assert report.source == path and len(report.assigned) == NUM_VARIABLES and not report.ignored
+    for name, variable in model.named_variables().items():
+        np.testing.assert_array_equal(variable.numpy(), converted.named_variables()[name].numpy())
+    # A graph whose batch norm was folded away at freezing time lacks the statistics.
+    folded = {k: v for k, v in tensors.items() if "/batch_norm/" not in k}
+    write_tf1_frozen_graph(path, folded)
+    with pytest.raises(UpstreamCheckpointError,
+                       match=r"upstream.pb: variable 'conv1/batch_norm/beta' is missing"):
+        load_upstream_frozen_graph(FaceBoxes(seed=13), path)
 
 
 def test_converted_checkpoint_survives_save_py_freezing_and_face_detector(upstream, converted, tmp_path):
