@@ -23,7 +23,7 @@ are recognised: the scope is found from where `conv1/weights` sits and stripped.
 import dataclasses
 import logging
 import os
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 
 # Checkpoint entries that are training state, not model weights (written by the upstream's
 # tf.estimator + MomentumOptimizer training), and why each is skipped:
+GLOBAL_STEP_NAME = "global_step"
 IGNORED_NAMES = {
-    "global_step": "the training step counter (tf.train.get_or_create_global_step)",
+    GLOBAL_STEP_NAME: "the training step counter (tf.train.get_or_create_global_step)",
 }
 IGNORED_SLOT_SUFFIXES = {
     "/Momentum": "a MomentumOptimizer accumulator (one per trainable variable), not a weight",
@@ -60,6 +61,8 @@ class ConversionReport:
             of the model, each filled from the checkpoint entry scope + name.
         ignored: tuple of (checkpoint name, reason), sorted by name: entries not loaded.
         num_values: int, the number of scalars copied into the model.
+        global_step: int or None, the checkpoint's 'global_step' (None when it has none,
+            and for frozen graphs); save.py/train.py may use it to number exports.
     """
 
     source: str
@@ -67,6 +70,7 @@ class ConversionReport:
     assigned: Tuple[Tuple[str, Tuple[int, ...]], ...]
     ignored: Tuple[Tuple[str, str], ...]
     num_values: int
+    global_step: Optional[int] = None
 
     def summary(self):
         """One line for logs, e.g. '...: 147 variables (1,010,290 values) assigned, 94 ... ignored'."""
@@ -207,8 +211,12 @@ def _plan(model, path):
     except (tf.errors.OpError, ValueError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UpstreamCheckpointError(f"{prefix}: not a readable TF checkpoint ({message})") from error
-    report = _match(prefix, reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map(),
+    shapes = reader.get_variable_to_shape_map()
+    report = _match(prefix, shapes, reader.get_variable_to_dtype_map(),
                     model.named_variables(), every_entry_used=True)
+    if GLOBAL_STEP_NAME in shapes and not shapes[GLOBAL_STEP_NAME]:
+        step = int(reader.get_tensor(GLOBAL_STEP_NAME))
+        report = dataclasses.replace(report, global_step=step)
     return report, reader
 
 

@@ -190,7 +190,7 @@ def test_report_counts_every_variable_and_the_ignored_training_state(upstream, c
     before = model.named_variables()["conv2/weights"].numpy().copy()
     report = inspect_upstream_checkpoint(model, prefix)
     np.testing.assert_array_equal(model.named_variables()["conv2/weights"].numpy(), before)
-    assert report.source == prefix and report.scope == ""
+    assert report.source == prefix and report.scope == "" and report.global_step == GLOBAL_STEP
     assert len(report.assigned) == NUM_VARIABLES
     assert dict(report.assigned)["prediction_layers/class_predictor_0/weights"] == (3, 3, 128, 42)
     assert report.num_values == NUM_VALUES
@@ -296,6 +296,7 @@ def test_frozen_graph_constants_load_like_the_checkpoint(upstream, converted, tm
     model = FaceBoxes(seed=13)
     report = load_upstream_frozen_graph(model, path)
     assert report.source == path and len(report.assigned) == NUM_VARIABLES and not report.ignored
+    assert report.global_step is None
     for name, variable in model.named_variables().items():
         np.testing.assert_array_equal(variable.numpy(), converted.named_variables()[name].numpy())
     # A graph whose batch norm was folded away at freezing time lacks the statistics.
