@@ -130,6 +130,7 @@ def upstream_reference_graph(model, score_threshold, iou_threshold, max_boxes):
         tf.identity(out_boxes, "boxes")
         tf.identity(out_scores, "scores")
         tf.identity(num, "num_boxes")
+        v1.enable_control_flow_v2()
     return graph
 
 
