@@ -1,0 +1,177 @@
+"""Tests for src/visualize.py: anchor read-out, drawing helpers and the three PNG subcommands.
+
+Box conventions as in the module: anchors / pipeline boxes normalized [ymin, xmin, ymax, xmax],
+FaceDetector boxes pixel [ymin, xmin, ymax, xmax], drawing in pixel [x1, y1, x2, y2].
+"""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from src import visualize
+from src.datasets.image_io import encode_jpeg
+from src.tfrecords import AtomicShardWriter, encode_example, shard_name
+
+GREEN = np.array(visualize.BOX_COLOUR)
+
+
+def _png_size(path):
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.height, image.width
+
+
+def test_anchor_groups_of_the_centre_cell_at_1024():
+    groups = visualize.anchor_cell_groups(1024)
+    assert [len(g.boxes) for g in groups] == [16, 4, 1, 1, 1]
+    assert [g.scale for g in groups] == [32, 64, 128, 256, 512]
+    assert [g.feature_map for g in groups] == [0, 0, 0, 1, 2]
+    assert [g.cell for g in groups] == [(15, 15), (15, 15), (15, 15), (7, 7), (3, 3)]
+    # Map-0 cell (15, 15) is centred at 496; 32-px sub-centres at offsets (k + 0.5) / 4 - 0.5 of 32 px.
+    small = groups[0]
+    assert sorted(set(small.centres[:, 0])) == [484, 492, 500, 508]
+    assert sorted(set(small.centres[:, 1])) == [484, 492, 500, 508]
+    np.testing.assert_allclose(small.boxes, np.concatenate([small.centres - 16, small.centres + 16], axis=1),
+                               atol=1e-3)
+    # Emission order: x sub-index outer, y inner.
+    np.testing.assert_allclose(small.centres[:4], [[484, 484], [484, 492], [484, 500], [484, 508]])
+    assert sorted(set(groups[1].centres[:, 0])) == [480, 512]
+    np.testing.assert_allclose(groups[2].boxes, [[432, 432, 560, 560]], atol=1e-3)
+    np.testing.assert_allclose(groups[3].boxes, [[352, 352, 608, 608]], atol=1e-3)
+    np.testing.assert_allclose(groups[4].boxes, [[192, 192, 704, 704]], atol=1e-3)
+
+
+def test_anchor_groups_are_clipped_like_the_generator_and_validated():
+    groups = visualize.anchor_cell_groups(512, cell=(0, 0))
+    np.testing.assert_allclose(groups[2].boxes, [[0, 0, 80, 80]], atol=1e-3)  # 128 px around (16, 16)
+    np.testing.assert_allclose(groups[2].centres, [[16, 16]])
+    with pytest.raises(ValueError, match="outside the 16x16 grid"):
+        visualize.anchor_cell_groups(512, cell=(16, 0))
+    with pytest.raises(ValueError, match="multiple of 128"):
+        visualize.anchor_cell_groups(1000)
+
+
+def test_box_conversions():
+    np.testing.assert_allclose(visualize.normalized_to_pixel_xyxy([[0.1, 0.2, 0.5, 1.0]], 100, 200),
+                               [[40, 10, 200, 50]])
+    np.testing.assert_allclose(visualize.pixel_yxyx_to_xyxy(np.zeros((2, 3, 4)) + [1, 2, 3, 4]),
+                               np.zeros((2, 3, 4)) + [2, 1, 4, 3])
+    with pytest.raises(ValueError, match=r"\[\.\.\., 4\]"):
+        visualize.normalized_to_pixel_xyxy(np.zeros((3, 5)), 10, 10)
+
+
+def test_draw_boxes_puts_edges_on_the_box_pixels_and_leaves_the_input_alone():
+    image = np.zeros((20, 20, 3), np.uint8)
+    out = visualize.draw_boxes(image, [[2, 3, 10, 12]], thickness=1)
+    assert not image.any()
+    drawn = np.all(out == GREEN, axis=2)
+    assert drawn[3, 2] and drawn[11, 9] and drawn[3, 9] and drawn[11, 2]
+    assert not drawn[3, 10] and not drawn[12, 9] and not drawn[6, 6]
+    assert drawn.sum() == 2 * 8 + 2 * 7  # perimeter of an 8 x 9 pixel box
+
+
+def test_tile_grid_layout():
+    tiles = [np.full((10, 20, 3), k * 50, np.uint8) for k in range(1, 4)]
+    grid = visualize.tile_grid(tiles, cols=2, gap=2)
+    assert grid.shape == (2 * 10 + 3 * 2, 2 * 20 + 3 * 2, 3)
+    assert grid[2, 2, 0] == 50 and grid[2, 24, 0] == 100 and grid[14, 2, 0] == 150
+    assert grid[14, 24, 0] == 255 and grid[0, 0, 0] == 255  # empty cell, gap
+    with pytest.raises(ValueError, match="tile 1 has size"):
+        visualize.tile_grid([tiles[0], np.zeros((5, 5, 3), np.uint8)], cols=2)
+
+
+def test_anchors_command_writes_a_png_of_the_figure_size(tmp_path):
+    output = tmp_path / "anchors.png"
+    assert visualize.main(["anchors", "--output", str(output), "--image_size", "256", "--dpi", "40"]) == 0
+    assert _png_size(output) == (6 * 40, 12 * 40)
+    assert os.listdir(tmp_path) == ["anchors.png"]  # no temporary file left
+    background = tmp_path / "bg.jpg"
+    background.write_bytes(encode_jpeg(np.full((50, 70, 3), 90, np.uint8)))
+    full = tmp_path / "full.png"
+    assert visualize.main(["anchors", "--output", str(full), "--image", str(background), "--dpi", "40",
+                           "--colours", "0", "--cell", "0", "0"]) == 0
+    with Image.open(full) as image:
+        assert image.mode == "RGB" and image.size == (480, 240)
+
+
+def test_commands_reject_bad_arguments(tmp_path):
+    assert visualize.main(["anchors", "--output", str(tmp_path / "a.jpg")]) == 2
+    assert visualize.main(["anchors", "--output", str(tmp_path / "a.png"), "--cell", "40", "0"]) == 2
+    assert visualize.main(["anchors", "--output", str(tmp_path / "a.png"), "--colours", "300"]) == 2
+    assert os.listdir(tmp_path) == []
+
+
+def _write_shard(folder, count=3):
+    """One shard of `count` 96x128 images, image k with k faces (normalized ymin, xmin, ymax, xmax)."""
+    rng = np.random.default_rng(0)
+    os.makedirs(folder)
+    with AtomicShardWriter(os.path.join(folder, shard_name(0))) as writer:
+        for k in range(count):
+            image = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+            boxes = np.array([[0.2, 0.1 + 0.25 * j, 0.6, 0.3 + 0.25 * j] for j in range(k)]).reshape(-1, 4)
+            writer.write(encode_example(f"img{k}.jpg", encode_jpeg(image), boxes))
+
+
+def test_augmentations_command_and_tiles(tmp_path):
+    shards = str(tmp_path / "shards")
+    _write_shard(shards)
+    output = tmp_path / "out" / "aug.png"
+    assert visualize.main(["augmentations", "--tfrecords", shards, "--rows", "2", "--cols", "3",
+                           "--image_size", "64", "--output", str(output)]) == 0
+    gap = visualize.TILE_GAP
+    assert _png_size(output) == (2 * 64 + 3 * gap, 3 * 64 + 4 * gap)
+    tiles = visualize.augmentation_tiles([os.path.join(shards, shard_name(0))], 4, (48, 40), seed=5)
+    again = visualize.augmentation_tiles(shards, 4, (48, 40), seed=5)
+    assert len(tiles) == 4 and all(t.shape == (48, 40, 3) and t.dtype == np.uint8 for t in tiles)
+    for a, b in zip(tiles, again):
+        np.testing.assert_array_equal(a, b)
+    # Images 1 and 2 have faces: boxes are drawn in pure green on some tiles (noise images rarely
+    # hold that exact colour, and never on a whole box edge).
+    assert any(np.all(t == GREEN, axis=2).sum() >= 20 for t in tiles)
+    assert visualize.main(["augmentations", "--tfrecords", str(tmp_path / "nothing"),
+                           "--output", str(tmp_path / "x.png")]) == 2
+
+
+def test_detection_tiles_draw_the_detector_boxes_where_they_belong(tmp_path):
+    good = tmp_path / "wide.png"
+    Image.fromarray(np.full((100, 200, 3), 40, np.uint8)).save(good)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    calls = []
+
+    def fake_detector(image, score_threshold):
+        calls.append((image.shape, image.dtype, score_threshold))
+        return np.array([[20.0, 40.0, 60.0, 120.0]]), np.array([0.9])  # pixel ymin, xmin, ymax, xmax
+
+    tiles, failures = visualize.detection_tiles(fake_detector, [str(bad), str(good)], 0.3, 100)
+    assert calls == [((100, 200, 3), np.uint8, 0.3)]
+    assert len(failures) == 1 and failures[0].startswith(f"{bad}: cannot decode image")
+    assert len(tiles) == 1 and tiles[0].shape == (100, 100, 3)
+    # Scale 0.5, image centred vertically (top 25): the box lands at x 20..60, y 35..55.
+    drawn = np.all(tiles[0] == GREEN, axis=2)
+    assert drawn[45, 20] and drawn[45, 59] and drawn[54, 40]
+    assert not drawn[45, 30:50].any()
+
+
+def test_detections_command_with_an_untrained_frozen_graph(tmp_path):
+    from src import export
+    from src.detector import FaceBoxes
+
+    export.save_saved_model(FaceBoxes(seed=0), str(tmp_path / "saved"), 0.05, 0.3, 20)
+    model_path = str(tmp_path / "model.pb")
+    export.write_graph_def(export.freeze_saved_model(str(tmp_path / "saved")), model_path)
+    images = []
+    for k, shape in enumerate([(60, 80, 3), (90, 50, 3)]):
+        path = tmp_path / f"img{k}.jpg"
+        path.write_bytes(encode_jpeg(np.random.default_rng(k).integers(0, 255, shape, dtype=np.uint8)))
+        images.append(str(path))
+    output = tmp_path / "dets.png"
+    assert visualize.main(["detections", "--model", model_path, "--images", *images, str(tmp_path / "missing.jpg"),
+                           "--tile_size", "64", "--cols", "2", "--score_threshold", "0.0",
+                           "--output", str(output)]) == 0
+    gap = visualize.TILE_GAP
+    assert _png_size(output) == (64 + 2 * gap, 2 * 64 + 3 * gap)
+    assert visualize.main(["detections", "--model", model_path, "--images", str(tmp_path / "missing.jpg"),
+                           "--output", str(tmp_path / "none.png")]) == 2
+    assert not (tmp_path / "none.png").exists()
