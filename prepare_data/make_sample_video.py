@@ -10,11 +10,12 @@ over ``faces.BACKGROUND_PHOTO_NAMES``):
 
 * background: ``skimage.data.stereo_motorcycle()``'s left photo (a workshop scene, never a
   training background), slowly panning and zooming in (up to ``MAX_ZOOM``);
-* face 1 (astronaut) walks from the left edge out through the right edge, growing slowly;
-* face 2 (grace_hopper) walks from the right edge out through the left edge, shrinking
-  slowly, BEHIND face 1: the two cross about a quarter into the video, and face 2 is hidden
-  by face 1 for a few frames;
-* face 3 (camera, a profile) enters from the right a third of the way in, slows down and
+* face 1 (astronaut) starts near the left edge and walks out through the right edge,
+  growing slowly;
+* face 2 (grace_hopper) starts near the right edge and walks out through the left edge,
+  shrinking slowly, BEHIND face 1: the two cross about a third into the video, and face 2 is hidden
+  by face 1 for about half a second (it drops out of the truth, then comes back);
+* face 3 (camera) enters from the right a third of the way in, slows down and
   stays, growing as if walking towards the camera;
 * face heights stay in 70-160 px at 640x480 (they scale with the frame height); the whole
   frame's brightness drifts by a few percent.
@@ -200,7 +201,7 @@ def make_scene(seed: int = 0, num_frames: int = int(DEFAULT_SECONDS * DEFAULT_FP
                    x0=off_frame_x(+1, h3_start, camera), x1=jitter(0.66),
                    y0=jitter(0.74), y1=jitter(0.70), h0=h3_start, h1=jitter(0.27, HEIGHT_JITTER),
                    bob_amplitude=0.01, bob_cycles=1.0, bob_phase=float(rng.uniform(0, 2 * np.pi)),
-                   # Unmirrored, the profile looks left: the way it walks in.
+                   # Unmirrored, the face looks left: the way it walks in.
                    ease_out=True, flip=False, gains=gains()),
     )
     direction = 1.0 if rng.random() < 0.5 else -1.0
