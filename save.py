@@ -42,9 +42,12 @@ def main(argv=None):
     config = load_config(args.config)
     model = FaceBoxes()
     if args.from_upstream_checkpoint:
-        from src.upstream_checkpoint import load_upstream_checkpoint
-        load_upstream_checkpoint(model, args.from_upstream_checkpoint)
-        step = 0
+        from src.upstream_checkpoint import UpstreamCheckpointError, load_upstream_checkpoint
+        try:
+            report = load_upstream_checkpoint(model, args.from_upstream_checkpoint)
+        except (UpstreamCheckpointError, FileNotFoundError) as e:
+            sys.exit(f"error: {e}")
+        step = report.global_step or 0
     else:
         path = args.checkpoint or tf.train.latest_checkpoint(config.training.model_dir)
         if path is None:
