@@ -8,8 +8,10 @@ The scene is built so a face tracker meets the usual hard cases, and it differs 
 still training composites of ``make_sample_dataset.py`` (which use ``faces.random_background``
 over ``faces.BACKGROUND_PHOTO_NAMES``):
 
-* background: ``skimage.data.stereo_motorcycle()``'s left photo (a workshop scene, never a
-  training background), slowly panning and zooming in (up to ``MAX_ZOOM``);
+* background: a procedural room (`draw_room`: window, door, framed picture, plank floor;
+  none of ``random_background``'s kinds) or, with ``--background motorcycle``,
+  ``skimage.data.stereo_motorcycle()``'s left photo (a cluttered workshop, never a training
+  background), slowly panning and zooming in (up to ``MAX_ZOOM``);
 * face 1 (astronaut) starts near the left edge and walks out through the right edge,
   growing slowly;
 * face 2 (grace_hopper) starts near the right edge and walks out through the left edge,
@@ -27,15 +29,19 @@ flips, the entry time of face 3 and the pan direction; the events above hold for
 Ground truth (``sample_truth.json``, also returned by `sample_video`)::
 
     {"video": "sample.mp4", "width": W, "height": H, "fps": 25.0, "num_frames": N,
-     "seed": 0, "num_faces": 3, "min_visibility": 0.5, "box_convention": "...",
+     "seed": 0, "background": "room", "num_faces": 3, "min_visibility": 0.5, "box_convention": "...",
      "faces": [{"id": 1, "source": "astronaut", "first_frame": f, "last_frame": l,
                 "frames_listed": k}, ...],
-     "frames": [[{"id": 1, "box": [x1, y1, x2, y2], "visibility": 0.97}, ...], ...]}
+     "frames": [[{"id": 1, "box": [x1, y1, x2, y2], "visibility": 0.97}, ...], ...],
+     "ignored": [[{"id": 2, "box": [...], "visibility": 0.31}, ...], ...]}
 
 ``frames[t]`` is frame t counting from 0 (start.py's MOT files count from 1). A face is
 listed on a frame when at least ``MIN_VISIBILITY`` of its box area is visible, that is inside
 the frame and not hidden behind a face in front of it (MOT's visibility filter, as in
 tests/synthetic_video.py); its box is the full (amodal) face box clipped to the frame.
+A face with a visibility in [``MIN_IGNORED_VISIBILITY``, ``MIN_VISIBILITY``) (entering, leaving,
+or behind another face) is put on ``ignored[t]`` instead: an evaluator should neither count a
+detection that matches it as a false positive nor count it as missed.
 """
 from __future__ import annotations
 
@@ -66,8 +72,17 @@ FOURCC = "mp4v"
 DEFAULT_SIZE = (640, 480)
 DEFAULT_FPS = 25.0
 DEFAULT_SECONDS = 7.0
+# 'room': a procedural room (the default, a scene the demo detector has not seen);
+# 'motorcycle': skimage's stereo_motorcycle photo, a cluttered workshop (harder: more false positives).
+BACKGROUNDS = ("room", "motorcycle")
+# Size (width, height) of the drawn room before panning, and the random stream its details use.
+ROOM_SIZE = (1000, 680)
+ROOM_STREAM = 1
 # A face is listed in the truth when at least this fraction of its box is visible (MOT convention).
 MIN_VISIBILITY = 0.5
+# A face showing less than MIN_VISIBILITY but at least this much is put on the frame's "ignored"
+# list: a detector may or may not find a half-hidden face, so neither counts for or against it.
+MIN_IGNORED_VISIBILITY = 0.05
 # The background's view zooms in from 1 to this factor over the video.
 MAX_ZOOM = 1.15
 # The view at zoom 1 is this much smaller than the photo, leaving room to pan.
@@ -130,6 +145,7 @@ class Scene:
         pan_start, pan_end: (x, y) centre of the background view at the first/last frame, as
             fractions of the background photo's width/height (clamped so the view stays inside).
         brightness_phase: phase (radians) of the brightness drift.
+        background: one of `BACKGROUNDS`.
     """
 
     width: int
@@ -141,10 +157,12 @@ class Scene:
     pan_start: tuple
     pan_end: tuple
     brightness_phase: float
+    background: str = "room"
 
 
 def make_scene(seed: int = 0, num_frames: int = int(DEFAULT_SECONDS * DEFAULT_FPS),
-               size: tuple[int, int] = DEFAULT_SIZE, fps: float = DEFAULT_FPS) -> Scene:
+               size: tuple[int, int] = DEFAULT_SIZE, fps: float = DEFAULT_FPS,
+               background: str = "room") -> Scene:
     """Draws the scene described in the module docstring.
 
     Args:
@@ -152,12 +170,13 @@ def make_scene(seed: int = 0, num_frames: int = int(DEFAULT_SECONDS * DEFAULT_FP
         num_frames: N >= 2.
         size: (width, height) in pixels, each >= 64.
         fps: frames per second (> 0).
+        background: one of `BACKGROUNDS`.
 
     Returns:
         a `Scene`.
 
     Raises:
-        ValueError: on a bad size, frame count or fps.
+        ValueError: on a bad size, frame count, fps or background.
     """
     width, height = (int(v) for v in size)
     if width < 64 or height < 64:
@@ -166,6 +185,8 @@ def make_scene(seed: int = 0, num_frames: int = int(DEFAULT_SECONDS * DEFAULT_FP
         raise ValueError(f"num_frames {num_frames}: the video needs at least 2 frames")
     if not fps > 0:
         raise ValueError(f"fps {fps}: must be positive")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background {background!r}: choose one of {', '.join(BACKGROUNDS)}")
     rng = np.random.default_rng(seed)
 
     def jitter(value, amount=POSITION_JITTER):
@@ -208,7 +229,7 @@ def make_scene(seed: int = 0, num_frames: int = int(DEFAULT_SECONDS * DEFAULT_FP
     pan_start = (0.5 - direction * 0.08, jitter(0.52))
     pan_end = (0.5 + direction * 0.08, jitter(0.47))
     return Scene(width, height, int(num_frames), float(fps), int(seed), faces, pan_start, pan_end,
-                 float(rng.uniform(0, 2 * np.pi)))
+                 float(rng.uniform(0, 2 * np.pi)), background)
 
 
 def _times(scene: Scene) -> np.ndarray:
@@ -302,12 +323,15 @@ def ground_truth(scene: Scene, video_name: str = VIDEO_NAME) -> dict:
     limits = np.array([scene.width, scene.height, scene.width, scene.height], dtype=np.float64)
     clipped = np.clip(boxes, 0.0, limits)
     listed = present & (visible >= MIN_VISIBILITY)
-    frames = []
-    for t in range(scene.num_frames):
-        frames.append([{"id": scene.faces[k].face_id,
-                        "box": [round(float(v), 2) for v in clipped[t, k]],
-                        "visibility": round(float(visible[t, k]), 3)}
-                       for k in range(len(scene.faces)) if listed[t, k]])
+    partly = present & (visible >= MIN_IGNORED_VISIBILITY) & ~listed
+
+    def entries(t, mask):
+        return [{"id": scene.faces[k].face_id, "box": [round(float(v), 2) for v in clipped[t, k]],
+                 "visibility": round(float(visible[t, k]), 3)}
+                for k in range(len(scene.faces)) if mask[t, k]]
+
+    frames = [entries(t, listed) for t in range(scene.num_frames)]
+    ignored = [entries(t, partly) for t in range(scene.num_frames)]
     faces = []
     for k, face in enumerate(scene.faces):
         frames_listed = np.flatnonzero(listed[:, k])
@@ -319,19 +343,110 @@ def ground_truth(scene: Scene, video_name: str = VIDEO_NAME) -> dict:
                       "frames_listed": int(frames_listed.size)})
     return {
         "video": video_name, "width": scene.width, "height": scene.height, "fps": scene.fps,
-        "num_frames": scene.num_frames, "seed": scene.seed, "num_faces": len(faces),
+        "num_frames": scene.num_frames, "seed": scene.seed, "background": scene.background,
+        "num_faces": len(faces),
         "min_visibility": MIN_VISIBILITY,
         "box_convention": "pixels [x1, y1, x2, y2], x2/y2 are edges; the full face box clipped to "
                           "the frame; listed when visibility >= min_visibility; frames count from 0",
-        "faces": faces, "frames": frames,
+        "faces": faces, "frames": frames, "ignored": ignored,
     }
 
 
-def load_background_photo() -> np.ndarray:
-    """The background photo: skimage's stereo_motorcycle left view, uint8 [500, 741, 3] RGB."""
+def draw_room(seed: int, height: int = ROOM_SIZE[1], width: int = ROOM_SIZE[0]) -> np.ndarray:
+    """Draws the procedural room: a plastered wall with a window, a door and a framed picture,
+    a skirting board and a carpet, lit from the window.
+
+    Nothing here is one of `faces.random_background`'s kinds (photo crop, linear gradient,
+    blurred colour blobs, sine stripes), so the detector sees a scene it was not trained on.
+
+    Args:
+        seed: varies the colours, plank tones and textures a little.
+        height, width: size in pixels (the layout scales with it).
+
+    Returns:
+        uint8 [height, width, 3] RGB.
+    """
+    rng = np.random.default_rng([seed, ROOM_STREAM])
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    fy, fx = ys / height, xs / width  # [H, W] fractions
+
+    def smooth_noise(cells_y, cells_x, amplitude):
+        grid = rng.normal(0.0, 1.0, size=(cells_y, cells_x)).astype(np.float32)
+        return cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC) * np.float32(amplitude)
+
+    def fill(mask, colour):
+        image[mask] = np.asarray(colour, dtype=np.float32)
+
+    def rect(x1, y1, x2, y2):
+        return (fx >= x1) & (fx < x2) & (fy >= y1) & (fy < y2)
+
+    floor_top = 0.66
+    wall = np.array([206, 192, 168], np.float32) * rng.uniform(0.94, 1.06, size=3).astype(np.float32)
+    image = np.empty((height, width, 3), np.float32)
+    image[:] = wall
+    image += smooth_noise(12, 18, 4.0)[:, :, None]  # plaster
+
+    # Window (left): sky gradient, a hill, four panes in a white frame.
+    wx1, wy1, wx2, wy2 = 0.08, 0.12, 0.34, 0.52
+    window = rect(wx1, wy1, wx2, wy2)
+    sky = np.stack([120 + 90 * (fy - wy1) / (wy2 - wy1), 170 + 60 * (fy - wy1) / (wy2 - wy1),
+                    235 + 0 * fy], axis=2)
+    image[window] = sky[window]
+    hill = window & (fy > wy1 + (wy2 - wy1) * (0.72 - 0.12 * np.sin(7.0 * fx)))
+    fill(hill, (88, 128, 70))
+    bar = 0.006
+    frame = (rect(wx1 - 0.012, wy1 - 0.018, wx2 + 0.012, wy2 + 0.018) & ~window) \
+        | rect((wx1 + wx2) / 2 - bar, wy1, (wx1 + wx2) / 2 + bar, wy2) \
+        | rect(wx1, (wy1 + wy2) / 2 - bar * 1.5, wx2, (wy1 + wy2) / 2 + bar * 1.5)
+    fill(frame, (236, 234, 228))
+
+    # Framed picture (centre): a few coloured panels, no figures.
+    px1, py1, px2, py2 = 0.44, 0.18, 0.60, 0.40
+    fill(rect(px1 - 0.012, py1 - 0.018, px2 + 0.012, py2 + 0.018), (92, 64, 40))
+    fill(rect(px1, py1, px2, py2), (232, 226, 205))
+    for _ in range(4):
+        x1, y1 = rng.uniform(px1, px2 - 0.05), rng.uniform(py1, py2 - 0.07)
+        fill(rect(x1, y1, min(px2, x1 + rng.uniform(0.03, 0.08)), min(py2, y1 + rng.uniform(0.05, 0.12))),
+             rng.uniform(40, 220, size=3))
+
+    # Door (right): panels, a frame and a brass handle.
+    dx1, dy1, dx2 = 0.72, 0.14, 0.88
+    door_colour = np.array([122, 82, 50], np.float32) * np.float32(rng.uniform(0.9, 1.1))
+    fill(rect(dx1 - 0.012, dy1 - 0.02, dx2 + 0.012, floor_top), (228, 224, 214))
+    fill(rect(dx1, dy1, dx2, floor_top), door_colour)
+    for y1, y2 in ((dy1 + 0.04, 0.36), (0.41, floor_top - 0.05)):
+        fill(rect(dx1 + 0.025, y1, dx2 - 0.025, y2), door_colour * 0.85)
+    handle = ((fx - (dx2 - 0.02)) * width) ** 2 + ((fy - 0.42) * height) ** 2 < (0.008 * width) ** 2
+    fill(handle, (200, 170, 80))
+
+    # Floor: a carpet with a fine fibre texture and a woven border line; a skirting board above.
+    floor = fy >= floor_top
+    carpet = np.array([96, 104, 118], np.float32) * rng.uniform(0.9, 1.1, size=3).astype(np.float32)
+    fibre = rng.normal(0.0, 5.0, size=(height, width)).astype(np.float32)
+    fibre = cv2.GaussianBlur(fibre, (0, 0), 0.8) + smooth_noise(6, 10, 5.0)
+    image[floor] = (carpet[None, None, :] + fibre[:, :, None])[floor]
+    border = floor & (np.abs(fy - (floor_top + 0.06)) < 0.006)
+    image[border] *= 0.8
+    fill(rect(0.0, floor_top - 0.025, 1.0, floor_top), (238, 236, 230))
+
+    # Daylight from the window: brighter on the left, darker towards the right and the corners.
+    light = 1.08 - 0.22 * fx - 0.12 * (fy - 0.4) ** 2
+    image *= light[:, :, None]
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def load_motorcycle_photo() -> np.ndarray:
+    """skimage's stereo_motorcycle left view (a cluttered workshop), uint8 [500, 741, 3] RGB."""
     from skimage import data
     left, _, _ = data.stereo_motorcycle()
     return np.ascontiguousarray(left[:, :, :3])
+
+
+def background_image(scene: Scene) -> np.ndarray:
+    """The scene's background picture (before panning), uint8 [h, w, 3] RGB."""
+    if scene.background == "room":
+        return draw_room(scene.seed)
+    return load_motorcycle_photo()
 
 
 def _background(scene: Scene, photo: np.ndarray, u: float) -> np.ndarray:
@@ -359,7 +474,7 @@ def render_frame(scene: Scene, t: int, sources: list, photo: np.ndarray,
         scene: a `Scene`.
         t: frame index in [0, N).
         sources: `faces.load_face_sources()`.
-        photo: `load_background_photo()`.
+        photo: `background_image(scene)`.
         boxes, present: from `face_boxes(scene)`.
 
     Returns:
@@ -396,14 +511,14 @@ def _num_frames(seconds: float, fps: float) -> int:
 def iter_frames(scene: Scene, progress: bool = False):
     """Yields the frames of a scene in order, each uint8 [H, W, 3] RGB."""
     sources = face_lib.load_face_sources()
-    photo = load_background_photo()
+    photo = background_image(scene)
     boxes, present = face_boxes(scene)
     for t in tqdm(range(scene.num_frames), desc="frames", unit="frame", disable=not progress, leave=False):
         yield render_frame(scene, t, sources, photo, boxes, present)
 
 
 def sample_video(seed: int = 0, seconds: float = DEFAULT_SECONDS, fps: float = DEFAULT_FPS,
-                 size: tuple[int, int] = DEFAULT_SIZE) -> tuple[np.ndarray, dict]:
+                 size: tuple[int, int] = DEFAULT_SIZE, background: str = "room") -> tuple[np.ndarray, dict]:
     """Renders the whole sample video in memory, without writing anything.
 
     Args:
@@ -411,19 +526,20 @@ def sample_video(seed: int = 0, seconds: float = DEFAULT_SECONDS, fps: float = D
         seconds: duration; the frame count is round(seconds * fps) >= 2.
         fps: frames per second.
         size: (width, height) in pixels.
+        background: one of `BACKGROUNDS`.
 
     Returns:
         frames: uint8 [N, H, W, 3] RGB (N x H x W x 3 bytes: 161 MB at the defaults).
         truth: the ground-truth dict (see the module docstring).
     """
-    scene = make_scene(seed, _num_frames(seconds, fps), size, fps)
+    scene = make_scene(seed, _num_frames(seconds, fps), size, fps, background)
     frames = np.stack(list(iter_frames(scene)))
     return frames, ground_truth(scene)
 
 
 def write_sample_video(output_dir: str, seed: int = 0, seconds: float = DEFAULT_SECONDS,
                        fps: float = DEFAULT_FPS, size: tuple[int, int] = DEFAULT_SIZE,
-                       progress: bool = False) -> tuple[str, str, dict]:
+                       background: str = "room", progress: bool = False) -> tuple[str, str, dict]:
     """Writes `VIDEO_NAME` (mp4v) and `TRUTH_NAME` into output_dir, each atomically.
 
     Returns:
@@ -433,7 +549,7 @@ def write_sample_video(output_dir: str, seed: int = 0, seconds: float = DEFAULT_
         ValueError: on bad arguments.
         OSError: if OpenCV cannot write the video.
     """
-    scene = make_scene(seed, _num_frames(seconds, fps), size, fps)
+    scene = make_scene(seed, _num_frames(seconds, fps), size, fps, background)
     os.makedirs(output_dir, exist_ok=True)
     video_path = os.path.join(output_dir, VIDEO_NAME)
     truth_path = os.path.join(output_dir, TRUTH_NAME)
@@ -470,11 +586,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="duration in seconds")
     parser.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frames per second")
     parser.add_argument("--size", type=_parse_size, default="640x480", help="frame size WIDTHxHEIGHT")
+    parser.add_argument("--background", choices=BACKGROUNDS, default="room",
+                        help="'room': procedural room; 'motorcycle': cluttered workshop photo (harder)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         video_path, truth_path, truth = write_sample_video(args.output_dir, args.seed, args.seconds,
-                                                           args.fps, args.size, progress=True)
+                                                           args.fps, args.size, args.background, progress=True)
     except (ValueError, OSError) as error:
         logger.error("%s", error)
         return 2

@@ -47,12 +47,14 @@ def test_three_distinct_faces_with_consistent_summary(scene_and_truth):
         frames = sorted(_listed(truth, face["id"]))
         assert (face["first_frame"], face["last_frame"], face["frames_listed"]) == \
             (frames[0], frames[-1], len(frames))
-    for frame in truth["frames"]:
-        assert len({f["id"] for f in frame}) == len(frame)
-        for f in frame:
+    assert truth["background"] == "room"
+    for frame, ignored in zip(truth["frames"], truth["ignored"]):
+        assert len({f["id"] for f in frame + ignored}) == len(frame) + len(ignored)
+        for f in frame + ignored:
             x1, y1, x2, y2 = f["box"]
             assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480
-            assert msv.MIN_VISIBILITY <= f["visibility"] <= 1.0
+        assert all(msv.MIN_VISIBILITY <= f["visibility"] <= 1.0 for f in frame)
+        assert all(msv.MIN_IGNORED_VISIBILITY <= f["visibility"] < msv.MIN_VISIBILITY for f in ignored)
 
 
 def test_faces_one_and_two_cross_with_one_passing_in_front(scene_and_truth):
@@ -71,6 +73,8 @@ def test_faces_one_and_two_cross_with_one_passing_in_front(scene_and_truth):
     inside = np.all((boxes[:, 1, :2] >= 0) & (boxes[:, 1, 2:] <= [640, 480]), axis=1)
     hidden = [t for t in range(len(boxes)) if present[t, 1] and inside[t] and t not in two]
     assert len(hidden) >= 5
+    # While hidden, face 2 is on the frame's ignored list (a detector may still see a part of it).
+    assert sum(any(f["id"] == 2 for f in truth["ignored"][t]) for t in hidden) >= 2
     assert all(t in one for t in hidden)
     assert all(t in one for t in range(min(one), max(one) + 1))
 
@@ -87,6 +91,10 @@ def test_faces_leave_the_frame_and_the_third_arrives_later(scene_and_truth):
         x1, _, x2, _ = boxes[last, k]
         assert x1 >= 640 or x2 <= 0  # fully outside when it leaves the scene
     assert faces[1]["last_frame"] < n - 1 and faces[2]["last_frame"] < n - 1
+    # Leaving through the edge, a face is ignored (partly visible) for a few frames before it is gone.
+    for face_id in (1, 2):
+        after = truth["ignored"][faces[face_id]["last_frame"] + 1]
+        assert face_id in [f["id"] for f in after]
     assert faces[3]["first_frame"] > 0.3 * n
     assert faces[3]["last_frame"] == n - 1
     assert all(not any(f["id"] == 3 for f in frame) for frame in truth["frames"][:faces[3]["first_frame"]])
@@ -125,6 +133,8 @@ def test_committed_truth_matches_the_script():
         for g, w in zip(got, want):
             np.testing.assert_allclose(g["box"], w["box"], atol=0.02)
     assert committed["faces"] == expected["faces"]
+    assert [[f["id"] for f in frame] for frame in committed["ignored"]] == \
+        [[f["id"] for f in frame] for frame in expected["ignored"]]
     assert os.path.getsize(os.path.join(ROOT, "media", msv.VIDEO_NAME)) <= 5 * 1024 * 1024
 
 
@@ -140,13 +150,28 @@ def test_frames_are_deterministic_and_the_faces_are_where_the_truth_says():
     scene = msv.make_scene(3, 8, (320, 240), 8)
     boxes, present = msv.face_boxes(scene)
     from prepare_data import faces as face_lib
-    empty = msv.render_frame(scene, 0, face_lib.load_face_sources(), msv.load_background_photo(),
+    empty = msv.render_frame(scene, 0, face_lib.load_face_sources(), msv.background_image(scene),
                              boxes, np.zeros_like(present))
     diff = np.abs(frames[0].astype(int) - empty).sum(axis=2)
     for f in truth["frames"][0]:
         x1, y1, x2, y2 = (int(round(v)) for v in f["box"])
         assert diff[y1:y2, x1:x2].mean() > 20
     assert diff[:5, :].mean() < 1.0 and diff[-5:, :].mean() < 1.0  # top and bottom rows: no face
+
+
+def test_backgrounds():
+    room = msv.draw_room(5, 68, 100)
+    assert room.shape == (68, 100, 3) and room.dtype == np.uint8
+    np.testing.assert_array_equal(room, msv.draw_room(5, 68, 100))
+    assert np.abs(room.astype(int) - msv.draw_room(6, 68, 100)).mean() > 1.0
+    with pytest.raises(ValueError, match="background 'beach'"):
+        msv.make_scene(0, background="beach")
+    frames_room, truth_room = msv.sample_video(seed=2, seconds=0.2, fps=10, size=(96, 72))
+    frames_bike, truth_bike = msv.sample_video(seed=2, seconds=0.2, fps=10, size=(96, 72),
+                                               background="motorcycle")
+    assert truth_bike["background"] == "motorcycle"
+    assert truth_bike["frames"] == truth_room["frames"]  # the background changes no box
+    assert np.abs(frames_room.astype(int) - frames_bike).mean() > 10.0
 
 
 def test_written_mp4_is_readable_with_the_right_frames(tmp_path):
