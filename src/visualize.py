@@ -10,6 +10,8 @@ Usage (each subcommand writes one PNG atomically, see ``--help``)::
     python -m src.visualize anchors --output docs/images/anchors.png
     python -m src.visualize augmentations --tfrecords /tmp/vis/shards --output docs/images/augmentations.png
     python -m src.visualize detections --model model/facebox.pb --images a.jpg b.jpg --output dets.png
+    python -m src.visualize detections --model model/facebox.pb --video media/sample.mp4 --frames 40 100 \
+        --output dets.png
 """
 from __future__ import annotations
 
@@ -170,25 +172,32 @@ def tile_grid(tiles, cols, gap=TILE_GAP, background=255):
     return grid
 
 
-def fit_in_square(image, size, background=255):
-    """Scales an image to fit a size x size square (aspect kept, centred, padded).
+def fit_in_box(image, box_height, box_width, background=255):
+    """Scales an image to fit a box_height x box_width box (aspect kept, centred, padded).
 
     Args:
         image: uint8 [H, W, 3].
-        size: the square's side in pixels.
+        box_height, box_width: the box size in pixels.
 
     Returns:
-        (square uint8 [size, size, 3], scale, (left, top)): a pixel (x, y) of the input is at
-        (x * scale + left, y * scale + top) in the square.
+        (boxed uint8 [box_height, box_width, 3], scale, (left, top)): a pixel (x, y) of the input
+        is at (x * scale + left, y * scale + top) in the box.
     """
     height, width = image.shape[:2]
-    scale = size / max(height, width)
-    new_w, new_h = max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+    scale = min(box_height / height, box_width / width)
+    new_w = min(box_width, max(1, int(round(width * scale))))
+    new_h = min(box_height, max(1, int(round(height * scale))))
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    square = np.full((size, size, 3), background, np.uint8)
-    left, top = (size - new_w) // 2, (size - new_h) // 2
-    square[top:top + new_h, left:left + new_w] = resized
-    return square, new_w / width, (left, top)
+    boxed = np.full((box_height, box_width, 3), background, np.uint8)
+    left, top = (box_width - new_w) // 2, (box_height - new_h) // 2
+    boxed[top:top + new_h, left:left + new_w] = resized
+    return boxed, new_w / width, (left, top)
+
+
+def tile_height_for(images, tile_width):
+    """Tile height that fits the tallest image (by aspect ratio) at `tile_width`, within 1/4..2 of it."""
+    ratio = max(image.shape[0] / image.shape[1] for image in images)
+    return int(round(tile_width * min(2.0, max(0.25, ratio))))
 
 
 # ----------------------------------------------------------------------------- (a) anchors
@@ -374,36 +383,94 @@ def read_rgb(path):
     return np.asarray(decode_image(data, path).convert("RGB"))
 
 
-def detection_tiles(detector, paths, score_threshold, tile_size):
-    """Runs a detector on image files and draws its boxes and scores.
+def read_video_frames(path, indices):
+    """Reads chosen frames of a video.
+
+    Args:
+        path: a video file OpenCV can read.
+        indices: frame numbers counting from 0.
+
+    Returns:
+        list of uint8 [H, W, 3] RGB frames, in the order of `indices`.
+
+    Raises:
+        ValueError: the video cannot be opened, or a frame number is past its end.
+    """
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise ValueError(f"{path}: cannot open the video")
+    wanted, found, index = set(int(i) for i in indices), {}, 0
+    try:
+        while len(found) < len(wanted):
+            ok, frame = capture.read()
+            if not ok:
+                missing = sorted(wanted - set(found))
+                raise ValueError(f"{path}: frame {missing[0]} is past the end of the video ({index} frames)")
+            if index in wanted:
+                found[index] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+    return [found[int(i)] for i in indices]
+
+
+def draw_detections(detector, image, label, score_threshold, tile_height, tile_width):
+    """Runs a detector on one image and draws its boxes, scores and a caption into a tile.
 
     Args:
         detector: callable (uint8 RGB [H, W, 3], score_threshold) -> (boxes float [N, 4] pixel
             ymin, xmin, ymax, xmax; scores float [N]), e.g. `face_detector.FaceDetector`.
-        paths: image file paths.
+        image: uint8 [H, W, 3] RGB.
+        label: caption written at the top left of the tile (with the detection count).
         score_threshold: detections with a score above it are drawn.
-        tile_size: each image is fitted into a tile_size x tile_size square.
+        tile_height, tile_width: the tile size; the image is fitted into it.
 
     Returns:
-        (tiles, failures): list of uint8 [tile_size, tile_size, 3] RGB, one per readable image in
-        order; list of one-line error messages for the files that could not be read.
+        uint8 [tile_height, tile_width, 3] RGB.
     """
-    tiles, failures = [], []
+    boxes, scores = detector(image, score_threshold)
+    tile, scale, (left, top) = fit_in_box(image, tile_height, tile_width)
+    xyxy = pixel_yxyx_to_xyxy(np.asarray(boxes).reshape(-1, 4)) * scale + [left, top, left, top]
+    tile = draw_boxes(tile, xyxy, [f"{s:.2f}" for s in np.asarray(scores).reshape(-1)])
+    caption = f"{label}: {len(xyxy)} face(s)"
+    (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    cv2.rectangle(tile, (0, 0), (tw + 8, th + base + 6), (255, 255, 255), -1)
+    cv2.putText(tile, caption, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return tile
+
+
+def detection_tiles(detector, named_images, score_threshold, tile_width):
+    """Draws a detector's boxes on several images, in tiles of one size (see `draw_detections`).
+
+    Args:
+        detector: as for `draw_detections`.
+        named_images: list of (label, uint8 [H, W, 3] RGB image); at least one.
+        score_threshold: detections with a score above it are drawn.
+        tile_width: tile width; the height fits the tallest image (`tile_height_for`).
+
+    Returns:
+        list of uint8 [tile_height, tile_width, 3] RGB tiles, in order.
+    """
+    tile_height = tile_height_for([image for _, image in named_images], tile_width)
+    return [draw_detections(detector, image, label, score_threshold, tile_height, tile_width)
+            for label, image in named_images]
+
+
+def read_images(paths):
+    """Reads image files, skipping unreadable ones.
+
+    Returns:
+        (named_images, failures): list of (file name, uint8 [H, W, 3] RGB) in order; list of the
+        one-line error messages of the files that could not be read (each also logged).
+    """
+    named, failures = [], []
     for path in paths:
         try:
-            image = read_rgb(path)
+            named.append((os.path.basename(path), read_rgb(path)))
         except ValueError as error:
             logger.warning("%s", error)
             failures.append(str(error))
-            continue
-        boxes, scores = detector(image, score_threshold)
-        square, scale, (left, top) = fit_in_square(image, tile_size)
-        xyxy = pixel_yxyx_to_xyxy(np.asarray(boxes).reshape(-1, 4)) * scale + [left, top, left, top]
-        tile = draw_boxes(square, xyxy, [f"{s:.2f}" for s in np.asarray(scores).reshape(-1)])
-        cv2.putText(tile, f"{os.path.basename(path)}: {len(xyxy)} face(s)", (6, tile_size - 8),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        tiles.append(tile)
-    return tiles, failures
+    return named, failures
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -430,10 +497,17 @@ def _run_augmentations(args):
 def _run_detections(args):
     import face_detector
 
+    if args.video:
+        name = os.path.basename(args.video)
+        named = [(f"{name} frame {index}", frame)
+                 for index, frame in zip(args.frames, read_video_frames(args.video, args.frames))]
+        failures = []
+    else:
+        named, failures = read_images(args.images)
+        if not named:
+            raise ValueError(f"none of the {len(args.images)} image(s) could be read")
     detector = face_detector.FaceDetector(args.model)
-    tiles, failures = detection_tiles(detector, args.images, args.score_threshold, args.tile_size)
-    if not tiles:
-        raise ValueError(f"none of the {len(args.images)} image(s) could be read")
+    tiles = detection_tiles(detector, named, args.score_threshold, args.tile_width)
     picture = tile_grid(tiles, min(args.cols, len(tiles)))
     write_png(args.output, picture, args.colours)
     return picture, f"{len(tiles)} image(s) drawn, {len(failures)} skipped (unreadable)"
@@ -485,19 +559,25 @@ def build_parser():
     augmentations.set_defaults(run=_run_augmentations)
 
     detections = add("detections", "A detector's boxes and scores on image files.",
-                     "python -m src.visualize detections --model model/facebox.pb --images a.jpg b.jpg "
-                     "--output detections.png --score_threshold 0.5")
+                     "python -m src.visualize detections --model model/facebox.pb --video media/sample.mp4 "
+                     "--frames 20 50 100 160 --tile_width 400 --output docs/images/detections.png")
     detections.add_argument("--model", required=True, help="frozen .pb graph (FaceDetector)")
-    detections.add_argument("--images", nargs="+", required=True, help="image files (unreadable ones are skipped)")
+    sources = detections.add_mutually_exclusive_group(required=True)
+    sources.add_argument("--images", nargs="+", help="image files (unreadable ones are skipped)")
+    sources.add_argument("--video", help="a video file; draw the frames chosen with --frames")
+    detections.add_argument("--frames", type=int, nargs="+", default=[0],
+                            help="with --video: frame numbers (from 0) to draw")
     detections.add_argument("--score_threshold", type=float, default=0.5, help="draw detections scoring above this")
-    detections.add_argument("--tile_size", type=int, default=480, help="each image is fitted into a square of this side")
+    detections.add_argument("--tile_width", type=int, default=480, help="tile width; the height fits the tallest image")
     detections.add_argument("--cols", type=int, default=2, help="grid columns")
     detections.set_defaults(run=_run_detections)
     return parser
 
 
 def _check_args(args):
-    for name in ("rows", "cols", "image_size", "tile_size", "dpi"):
+    if getattr(args, "frames", None) is not None and min(args.frames) < 0:
+        raise ValueError(f"--frames must be >= 0, got {min(args.frames)}")
+    for name in ("rows", "cols", "image_size", "tile_width", "dpi"):
         value = getattr(args, name, None)
         if value is not None and value <= 0:
             raise ValueError(f"--{name} must be positive, got {value}")

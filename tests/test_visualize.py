@@ -138,20 +138,47 @@ def test_detection_tiles_draw_the_detector_boxes_where_they_belong(tmp_path):
     Image.fromarray(np.full((100, 200, 3), 40, np.uint8)).save(good)
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image")
+    named, failures = visualize.read_images([str(bad), str(good)])
+    assert len(failures) == 1 and failures[0].startswith(f"{bad}: cannot decode image")
+    assert [name for name, _ in named] == ["wide.png"]
     calls = []
 
     def fake_detector(image, score_threshold):
         calls.append((image.shape, image.dtype, score_threshold))
         return np.array([[20.0, 40.0, 60.0, 120.0]]), np.array([0.9])  # pixel ymin, xmin, ymax, xmax
 
-    tiles, failures = visualize.detection_tiles(fake_detector, [str(bad), str(good)], 0.3, 100)
-    assert calls == [((100, 200, 3), np.uint8, 0.3)]
-    assert len(failures) == 1 and failures[0].startswith(f"{bad}: cannot decode image")
-    assert len(tiles) == 1 and tiles[0].shape == (100, 100, 3)
-    # Scale 0.5, image centred vertically (top 25): the box lands at x 20..60, y 35..55.
+    tall = ("tall", np.full((100, 50, 3), 40, np.uint8))
+    tiles = visualize.detection_tiles(fake_detector, named + [tall], 0.3, 100)
+    assert calls == [((100, 200, 3), np.uint8, 0.3), ((100, 50, 3), np.uint8, 0.3)]
+    # Tiles are 100 wide and as tall as the tallest image needs (100 / 50 x 100 = 200).
+    assert [t.shape for t in tiles] == [(200, 100, 3), (200, 100, 3)]
+    # The wide image: scale 0.5, centred vertically (top 75); the box lands at x 20..60, y 85..105.
     drawn = np.all(tiles[0] == GREEN, axis=2)
-    assert drawn[45, 20] and drawn[45, 59] and drawn[54, 40]
-    assert not drawn[45, 30:50].any()
+    assert drawn[95, 20] and drawn[95, 59] and drawn[104, 40]
+    assert not drawn[95, 30:50].any() and not drawn[110:, :].any()
+
+
+def _write_clip(folder):
+    """A 4-frame 32x24 MJPG clip whose frame k is uniformly red 60 k; returns its path."""
+    import cv2
+
+    path = str(folder / "clip.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (32, 24))
+    for k in range(4):
+        writer.write(np.full((24, 32, 3), (0, 0, 60 * k), np.uint8))  # BGR
+    writer.release()
+    return path
+
+
+def test_read_video_frames(tmp_path):
+    path = _write_clip(tmp_path)
+    frames = visualize.read_video_frames(path, [3, 1])
+    assert [f.shape for f in frames] == [(24, 32, 3)] * 2
+    assert abs(int(frames[0][..., 0].mean()) - 180) < 8 and abs(int(frames[1][..., 0].mean()) - 60) < 8
+    with pytest.raises(ValueError, match="frame 9 is past the end of the video \\(4 frames\\)"):
+        visualize.read_video_frames(path, [0, 9])
+    with pytest.raises(ValueError, match="cannot open the video"):
+        visualize.read_video_frames(str(tmp_path / "missing.mp4"), [0])
 
 
 def test_detections_command_with_an_untrained_frozen_graph(tmp_path):
@@ -168,10 +195,17 @@ def test_detections_command_with_an_untrained_frozen_graph(tmp_path):
         images.append(str(path))
     output = tmp_path / "dets.png"
     assert visualize.main(["detections", "--model", model_path, "--images", *images, str(tmp_path / "missing.jpg"),
-                           "--tile_size", "64", "--cols", "2", "--score_threshold", "0.0",
+                           "--tile_width", "64", "--cols", "2", "--score_threshold", "0.0",
                            "--output", str(output)]) == 0
     gap = visualize.TILE_GAP
-    assert _png_size(output) == (64 + 2 * gap, 2 * 64 + 3 * gap)
+    tile_height = int(round(64 * 90 / 50))  # the tallest image sets the tile height
+    assert _png_size(output) == (tile_height + 2 * gap, 2 * 64 + 3 * gap)
+    video = _write_clip(tmp_path)
+    assert visualize.main(["detections", "--model", model_path, "--video", video, "--frames", "0", "2", "3",
+                           "--tile_width", "32", "--cols", "2", "--output", str(output)]) == 0
+    assert _png_size(output) == (2 * 24 + 3 * gap, 2 * 32 + 3 * gap)
+    assert visualize.main(["detections", "--model", model_path, "--video", video, "--frames", "7",
+                           "--output", str(tmp_path / "late.png")]) == 2
     assert visualize.main(["detections", "--model", model_path, "--images", str(tmp_path / "missing.jpg"),
                            "--output", str(tmp_path / "none.png")]) == 2
     assert not (tmp_path / "none.png").exists()
