@@ -8,7 +8,7 @@ The scene is built so a face tracker meets the usual hard cases, and it differs 
 still training composites of ``make_sample_dataset.py`` (which use ``faces.random_background``
 over ``faces.BACKGROUND_PHOTO_NAMES``):
 
-* background: a procedural room (`draw_room`: window, door, framed picture, plank floor;
+* background: a procedural room (`draw_room`: window, door, framed picture, carpet;
   none of ``random_background``'s kinds) or, with ``--background motorcycle``,
   ``skimage.data.stereo_motorcycle()``'s left photo (a cluttered workshop, never a training
   background), slowly panning and zooming in (up to ``MAX_ZOOM``);
@@ -16,7 +16,7 @@ over ``faces.BACKGROUND_PHOTO_NAMES``):
   growing slowly;
 * face 2 (grace_hopper) starts near the right edge and walks out through the left edge,
   shrinking slowly, BEHIND face 1: the two cross about a third into the video, and face 2 is hidden
-  by face 1 for about half a second (it drops out of the truth, then comes back);
+  by face 1 for about 0.7 s (it moves to the ignored list, then comes back);
 * face 3 (camera) enters from the right a third of the way in, slows down and
   stays, growing as if walking towards the camera;
 * face heights stay in 70-160 px at 640x480 (they scale with the frame height); the whole
