@@ -311,9 +311,9 @@ def build_parser():
                              "0.4 s of video at 25 fps, rejects flickering false positives)")
     parser.add_argument("--top_k", type=int, default=DEFAULT_TOP_K,
                         help="best faces saved per track (quality = score x size x sharpness)")
-    parser.add_argument("--tracker", choices=MODES, default="sort",
-                        help="'sort' = reference SORT, 'byte' = SORT + low-score association "
-                             "and occlusion coasting")
+    parser.add_argument("--tracker", choices=MODES, default="byte",
+                        help="'sort' = reference SORT, 'byte' (default) = SORT + low-score association "
+                             "and occlusion re-association")
     parser.add_argument("--save_video", action="store_true",
                         help="write <stem>_annotated.mp4 with boxes and ids into the output folder")
     parser.add_argument("--display", action="store_true",

@@ -7,8 +7,8 @@ happens in pixel ``[x1, y1, x2, y2]`` (edges); `normalized_to_pixel_xyxy` and
 
 Usage (each subcommand writes one PNG atomically, see ``--help``)::
 
-    python -m src.visualize anchors --output docs/images/anchors.png
-    python -m src.visualize augmentations --tfrecords /tmp/vis/shards --output docs/images/augmentations.png
+    python -m src.visualize anchors --output media/pictures/anchors.png
+    python -m src.visualize augmentations --tfrecords /tmp/vis/shards --output media/pictures/augmentations.png
     python -m src.visualize detections --model model/facebox.pb --images a.jpg b.jpg --output dets.png
     python -m src.visualize detections --model model/facebox.pb --video media/sample.mp4 --frames 40 100 \
         --output dets.png
@@ -519,9 +519,9 @@ def build_parser():
         description="Draw FaceBoxes pictures into PNG files: anchors of one cell, augmented "
                     "training samples, or a detector's boxes on images.",
         epilog="examples:\n"
-               "  python -m src.visualize anchors --output docs/images/anchors.png\n"
+               "  python -m src.visualize anchors --output media/pictures/anchors.png\n"
                "  python -m src.visualize augmentations --tfrecords /tmp/vis/shards "
-               "--output docs/images/augmentations.png\n"
+               "--output media/pictures/augmentations.png\n"
                "  python -m src.visualize detections --model model/facebox.pb --images a.jpg b.jpg "
                "--output detections.png",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -536,7 +536,7 @@ def build_parser():
         return sub
 
     anchors = add("anchors", "Anchors of one feature-map cell at every scale, over an image.",
-                  "python -m src.visualize anchors --output docs/images/anchors.png --image_size 1024")
+                  "python -m src.visualize anchors --output media/pictures/anchors.png --image_size 1024")
     anchors.add_argument("--image_size", type=int, default=1024, help="square input side, a multiple of 128")
     anchors.add_argument("--cell", type=int, nargs=2, metavar=("ROW", "COL"), default=None,
                          help="cell of feature map 0 (stride 32); default: the one nearest the centre")
@@ -549,7 +549,7 @@ def build_parser():
 
     augmentations = add("augmentations", "A grid of augmented training samples with their boxes.",
                         "python -m src.visualize augmentations --tfrecords /tmp/vis/shards --rows 3 --cols 4 "
-                        "--image_size 256 --output docs/images/augmentations.png")
+                        "--image_size 256 --output media/pictures/augmentations.png")
     augmentations.add_argument("--tfrecords", nargs="+", required=True,
                                help="tfrecord files, folders of shard-*.tfrecords or glob patterns")
     augmentations.add_argument("--rows", type=int, default=3, help="grid rows")
@@ -560,7 +560,7 @@ def build_parser():
 
     detections = add("detections", "A detector's boxes and scores on image files.",
                      "python -m src.visualize detections --model model/facebox.pb --video media/sample.mp4 "
-                     "--frames 20 50 100 160 --tile_width 400 --output docs/images/detections.png")
+                     "--frames 20 50 100 160 --tile_width 400 --output media/pictures/detections.png")
     detections.add_argument("--model", required=True, help="frozen .pb graph (FaceDetector)")
     sources = detections.add_mutually_exclusive_group(required=True)
     sources.add_argument("--images", nargs="+", help="image files (unreadable ones are skipped)")

@@ -8,7 +8,7 @@ from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
 
 from src.tracking import kalman
-from src.tracking.association import associate, iou_matrix
+from src.tracking.association import associate, buffered_iou_matrix, iou_matrix
 from src.tracking.tracker import FaceTracker
 from tests.synthetic_video import (ground_truth, make_scenario, mot_metrics, run_tracker,
                                    simulate_detections)
@@ -354,3 +354,35 @@ def test_noisy_detections(case, seed):
     if case == "occlusion":
         assert result["byte"]["idf1"] > result["sort"]["idf1"]
         assert result["byte"]["num_switches"] < result["sort"]["num_switches"]
+
+
+def test_buffered_iou_by_hand():
+    det = np.array([[0.0, 0.0, 10.0, 10.0]])
+    track = np.array([[20.0, 0.0, 30.0, 10.0]])
+    # buffer 0.5: [-5, -5, 15, 15] and [15, -5, 35, 15] only touch; buffer 1: 300 / 1500.
+    np.testing.assert_allclose(buffered_iou_matrix(det, track, [0.0]), [[0.0]])
+    np.testing.assert_allclose(buffered_iou_matrix(det, track, [0.5]), [[0.0]])
+    np.testing.assert_allclose(buffered_iou_matrix(det, track, [1.0]), [[0.2]])
+
+
+def test_byte_reassociates_a_track_whose_prediction_drifted_during_occlusion():
+    """A face moving left whose last boxes before an occlusion are shrunken and shifted
+    (partly hidden), then hidden 16 frames: its Kalman prediction lags behind, and only the
+    buffered-IoU pass of 'byte' gives it back its identity (sort starts a new track)."""
+    frames = []
+    for t in range(60):
+        x = 400.0 - 4.0 * t
+        box = [x, 100.0, x + 80.0, 200.0]
+        if 20 <= t < 24:  # partly covered from the left: visible part shrinks and shifts right
+            cut = 8.0 * (t - 19)
+            box = [x + cut, 100.0 + cut / 2, x + 80.0, 200.0]
+        frames.append(np.array([box + [0.99]]) if not 24 <= t < 40 else np.empty((0, 5)))
+    ids = {}
+    for mode in ("byte", "sort"):
+        tracker = FaceTracker(mode, max_age=30)
+        seen = set()
+        for dets in frames:
+            seen.update(int(i) for i in tracker.update(dets)[:, 4])
+        ids[mode] = seen
+    assert ids["byte"] == {1}
+    assert len(ids["sort"]) == 2

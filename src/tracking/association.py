@@ -9,6 +9,24 @@ from scipy.optimize import linear_sum_assignment
 _EMPTY_PAIRS = np.empty((0, 2), dtype=np.int64)
 
 
+def _broadcast_iou(a, b):
+    """IoU of boxes a [..., 4] and b [..., 4] broadcast against each other; float64 [...]."""
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0, None)
+    inter = iw * ih
+    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _expand(boxes, buffers):
+    """Grows boxes [..., 4] by buffers [...] times their width/height on every side."""
+    w = (boxes[..., 2] - boxes[..., 0]) * buffers
+    h = (boxes[..., 3] - boxes[..., 1]) * buffers
+    return np.stack([boxes[..., 0] - w, boxes[..., 1] - h, boxes[..., 2] + w, boxes[..., 3] + h], axis=-1)
+
+
 def iou_matrix(boxes_a, boxes_b):
     """Pairwise intersection over union.
 
@@ -27,19 +45,31 @@ def iou_matrix(boxes_a, boxes_b):
     for name, arr in (("boxes_a", a), ("boxes_b", b)):
         if arr.ndim != 2 or arr.shape[1] < 4:
             raise ValueError(f"{name} must have shape [N, >=4], got {arr.shape}")
-    a = a[:, None, :4]  # [N, 1, 4]
-    b = b[None, :, :4]  # [1, M, 4]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0, None)
-    inter = iw * ih
-    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return iou
+    return _broadcast_iou(a[:, None, :4], b[None, :, :4])  # [N, M]
 
 
-def associate(det_boxes, track_boxes, iou_threshold):
+def buffered_iou_matrix(det_boxes, track_boxes, buffers):
+    """IoU after growing both boxes of each pair by the track's buffer (C-BIoU, Yang et al. 2023).
+
+    A track lost for a while has an uncertain predicted box; growing both boxes by a
+    fraction of their size on every side lets a nearby detection still overlap it.
+
+    Args:
+        det_boxes: float array [N, >=4], pixel x1, y1, x2, y2.
+        track_boxes: float array [M, >=4], same convention.
+        buffers: float array [M], per track, the growth per side as a fraction of the box
+            width/height (0 gives plain IoU).
+
+    Returns:
+        float64 array [N, M].
+    """
+    a = np.asarray(det_boxes, dtype=np.float64)[:, None, :4]  # [N, 1, 4]
+    b = np.asarray(track_boxes, dtype=np.float64)[None, :, :4]  # [1, M, 4]
+    buffers = np.asarray(buffers, dtype=np.float64)[None, :]  # [1, M]
+    return _broadcast_iou(_expand(a, buffers), _expand(b, buffers))
+
+
+def associate(det_boxes, track_boxes, iou_threshold, iou=None):
     """Matches detections to predicted track boxes, one-to-one, maximising total IoU.
 
     As in reference SORT: when every detection and every track has at most one partner
@@ -51,6 +81,7 @@ def associate(det_boxes, track_boxes, iou_threshold):
         det_boxes: float array [N, >=4], pixel x1, y1, x2, y2.
         track_boxes: float array [M, >=4], predicted boxes, same convention.
         iou_threshold: float, the gate; a pair needs IoU >= this to match.
+        iou: optional float array [N, M] to use instead of the plain IoU of the boxes.
 
     Returns:
         (matches, unmatched_dets, unmatched_tracks): int64 arrays [K, 2] of
@@ -60,7 +91,8 @@ def associate(det_boxes, track_boxes, iou_threshold):
     n, m = len(det_boxes), len(track_boxes)
     if n == 0 or m == 0:
         return _EMPTY_PAIRS.copy(), np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
-    iou = iou_matrix(det_boxes, track_boxes)
+    if iou is None:
+        iou = iou_matrix(det_boxes, track_boxes)
     above = iou > iou_threshold
     if above.sum(axis=1).max() == 1 and above.sum(axis=0).max() == 1:
         pairs = np.stack(np.nonzero(above), axis=1).astype(np.int64)
