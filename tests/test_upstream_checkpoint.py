@@ -316,7 +316,8 @@ def test_converted_checkpoint_survives_save_py_freezing_and_face_detector(upstre
     save.main(["--config", config_path, "--from_upstream_checkpoint", prefix,
                "--output_dir", str(tmp_path / "export")])
     pb_path = str(tmp_path / "model.pb")
-    export.write_graph_def(export.freeze_saved_model(str(tmp_path / "export" / "0")), pb_path)
+    # save.py versions the export by the upstream checkpoint's global step.
+    export.write_graph_def(export.freeze_saved_model(str(tmp_path / "export" / str(GLOBAL_STEP))), pb_path)
 
     height, width = 200, 300  # padded to 256 x 384 inside both
     yy, xx = np.mgrid[0:height, 0:width]
