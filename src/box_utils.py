@@ -83,6 +83,12 @@ def to_minmax_coordinates(boxes):
     return tf.stack([cy - 0.5 * h, cx - 0.5 * w, cy + 0.5 * h, cx + 0.5 * w], axis=-1)
 
 
+def _centres_and_sizes(boxes):
+    """[..., 4] ymin, xmin, ymax, xmax -> (centres [..., 2] (cy, cx), sizes [..., 2] (h, w))."""
+    sizes = boxes[..., 2:] - boxes[..., :2]
+    return boxes[..., :2] + 0.5 * sizes, sizes
+
+
 def encode(boxes, anchors, scale_factors=SCALE_FACTORS):
     """Centre-size encoding of boxes relative to anchors.
 
@@ -96,17 +102,14 @@ def encode(boxes, anchors, scale_factors=SCALE_FACTORS):
     Returns:
         a float tensor with shape [..., 4], [ty, tx, th, tw].
     """
-    cy, cx, h, w = tf.unstack(to_center_coordinates(boxes), axis=-1)
-    cya, cxa, ha, wa = tf.unstack(to_center_coordinates(anchors), axis=-1)
-    ha, wa = ha + EPSILON, wa + EPSILON
-    h, w = h + EPSILON, w + EPSILON
-    sy, sx, sh, sw = scale_factors
-    return tf.stack([
-        sy * (cy - cya) / ha,
-        sx * (cx - cxa) / wa,
-        sh * tf.math.log(h / ha),
-        sw * tf.math.log(w / wa),
-    ], axis=-1)
+    centres, sizes = _centres_and_sizes(_check_boxes(boxes))
+    anchor_centres, anchor_sizes = _centres_and_sizes(_check_boxes(anchors, "anchors"))
+    anchor_sizes = anchor_sizes + EPSILON
+    scale = tf.constant(scale_factors, tf.float32)
+    return tf.concat([
+        (centres - anchor_centres) / anchor_sizes,
+        tf.math.log((sizes + EPSILON) / anchor_sizes),
+    ], axis=-1) * scale
 
 
 def decode(codes, anchors, scale_factors=SCALE_FACTORS):
@@ -120,15 +123,11 @@ def decode(codes, anchors, scale_factors=SCALE_FACTORS):
     Returns:
         a float tensor with shape [..., 4], [ymin, xmin, ymax, xmax].
     """
-    codes = _check_boxes(codes, "codes")
-    ty, tx, th, tw = tf.unstack(codes, axis=-1)
-    cya, cxa, ha, wa = tf.unstack(to_center_coordinates(anchors), axis=-1)
-    sy, sx, sh, sw = scale_factors
-    cy = ty / sy * ha + cya
-    cx = tx / sx * wa + cxa
-    h = tf.exp(th / sh) * ha
-    w = tf.exp(tw / sw) * wa
-    return to_minmax_coordinates(tf.stack([cy, cx, h, w], axis=-1))
+    codes = _check_boxes(codes, "codes") / tf.constant(scale_factors, tf.float32)
+    anchor_centres, anchor_sizes = _centres_and_sizes(_check_boxes(anchors, "anchors"))
+    centres = codes[..., :2] * anchor_sizes + anchor_centres
+    half_sizes = 0.5 * tf.exp(codes[..., 2:]) * anchor_sizes
+    return tf.concat([centres - half_sizes, centres + half_sizes], axis=-1)
 
 
 def clip_to_window(boxes, window=(0.0, 0.0, 1.0, 1.0)):

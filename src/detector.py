@@ -40,12 +40,32 @@ class Head(tf.Module):
                            tf.cast(self.bias, x.dtype))
         return tf.reshape(y, [tf.shape(y)[0], -1, self.depth])
 
+    def logit_difference(self, x):
+        """For a 2-class head, logit(face) - logit(background) per anchor, computed directly.
 
-def pad_images(images):
-    """Zero-pads images on the bottom/right to multiples of 128.
+        The difference of two convolutions is one convolution with the difference kernel,
+        so inference runs half the class-head filters and needs no slicing.
+
+        Args:
+            x: float [B, h, w, C].
+
+        Returns:
+            float [B, h * w * num_anchors].
+        """
+        assert self.depth == 2, "only 2-class heads have a logit difference"
+        kernel = tf.reshape(self.kernel, self.kernel.shape[:3] + [self.num_anchors, 2])
+        bias = tf.reshape(self.bias, [self.num_anchors, 2])
+        y = tf.nn.bias_add(tf.nn.conv2d(x, tf.cast(kernel[..., 1] - kernel[..., 0], x.dtype), 1, "SAME"),
+                           tf.cast(bias[:, 1] - bias[:, 0], x.dtype))
+        return tf.reshape(y, [tf.shape(y)[0], -1])
+
+
+def pad_images(images, value=0.0):
+    """Pads images on the bottom/right to multiples of 128.
 
     Args:
         images: a float tensor with shape [B, H, W, 3].
+        value: the padding value (0, black, for images in [0, 1]).
 
     Returns:
         padded: a float tensor with shape [B, H', W', 3].
@@ -55,7 +75,8 @@ def pad_images(images):
     shape = tf.shape(images)
     height, width = shape[1], shape[2]
     padded_height, padded_width = anchor_generator.padded_size(height, width)
-    padded = tf.pad(images, [[0, 0], [0, padded_height - height], [0, padded_width - width], [0, 0]])
+    padded = tf.pad(images, [[0, 0], [0, padded_height - height], [0, padded_width - width], [0, 0]],
+                    constant_values=tf.cast(value, images.dtype))
     scale = tf.cast(tf.stack([height, width]), tf.float32) / tf.cast(
         tf.stack([padded_height, padded_width]), tf.float32)
     return padded, scale
@@ -124,12 +145,31 @@ class FaceBoxes(tf.Module):
             a dict: 'boxes' float32 [B, max_boxes, 4] normalized to the unpadded image and
             clipped to [0, 1]; 'scores' float32 [B, max_boxes]; 'num_boxes' int32 [B].
         """
-        padded, scale = pad_images(images)
-        box_encodings, class_logits, anchors, _ = self.raw_outputs(padded, training=False)
+        return self._detect(2.0 * images - 1.0, score_threshold, iou_threshold, max_boxes)
+
+    def predictions_from_uint8(self, images, score_threshold=0.05, iou_threshold=0.3, max_boxes=200,
+                               compute_dtype=tf.float32):
+        """`predictions` for uint8 images [B, H, W, 3], mapped to [-1, 1] in one pass.
+
+        compute_dtype: the network's dtype (tf.float32, or tf.bfloat16 for faster CPU
+        inference where bfloat16 matrix units exist); decoding and NMS stay float32.
+        """
+        normalized = tf.cast(images, compute_dtype) * tf.cast(2.0 / 255.0, compute_dtype) - 1.0
+        return self._detect(normalized, score_threshold, iou_threshold, max_boxes)
+
+    def _detect(self, normalized, score_threshold, iou_threshold, max_boxes):
+        """Inference on images already mapped to [-1, 1]; see `predictions`."""
+        padded, scale = pad_images(normalized, value=-1.0)  # -1 is the image of black
+        feature_maps = self.feature_extractor(padded, training=False, normalized=True)
+        box_encodings = tf.concat([h(f) for h, f in zip(self.box_heads, feature_maps)], axis=1)
+        face_logits = tf.concat([h.logit_difference(f) for h, f in zip(self.class_heads, feature_maps)],
+                                axis=1)  # [B, A]
+        shape = tf.shape(padded)
+        anchors, _ = anchor_generator.generate_anchors(shape[1], shape[2])
         boxes = box_utils.decode(tf.cast(box_encodings, tf.float32), anchors[None])  # [B, A, 4]
-        boxes = boxes / tf.tile(scale, [2])
-        boxes = box_utils.clip_to_window(boxes)
-        scores = tf.nn.softmax(tf.cast(class_logits, tf.float32), axis=-1)[:, :, 1]  # [B, A]
+        boxes = box_utils.clip_to_window(boxes / tf.tile(scale, [2]))
+        # The face probability of the 2-class softmax is sigmoid(face - background logit).
+        scores = tf.sigmoid(tf.cast(face_logits, tf.float32))  # [B, A]
         boxes, scores, num_boxes = nms.batch_non_max_suppression(
             boxes, scores, score_threshold, iou_threshold, max_boxes)
         return {"boxes": boxes, "scores": scores, "num_boxes": num_boxes}

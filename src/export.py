@@ -29,11 +29,14 @@ class ServingModule(tf.Module):
         model: a FaceBoxes.
         score_threshold, iou_threshold: floats, NMS settings.
         max_boxes: int, output rows per image.
+        compute_dtype: tf.float32, or tf.bfloat16 to run the network's convolutions in
+            bfloat16 (decoding and NMS stay float32).
     """
 
-    def __init__(self, model, score_threshold, iou_threshold, max_boxes):
+    def __init__(self, model, score_threshold, iou_threshold, max_boxes, compute_dtype=tf.float32):
         super().__init__(name="serving")
         self.model = model
+        self.compute_dtype = compute_dtype
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.max_boxes = int(max_boxes)
@@ -42,8 +45,8 @@ class ServingModule(tf.Module):
                                                 name=NODE_NAMES["input"])])
     def serve(self, image_tensor):
         """uint8 [B, H, W, 3] -> dict of boxes [B, K, 4], scores [B, K], num_boxes [B]."""
-        images = tf.cast(image_tensor, tf.float32) * (1.0 / 255.0)
-        out = self.model.predictions(images, self.score_threshold, self.iou_threshold, self.max_boxes)
+        out = self.model.predictions_from_uint8(image_tensor, self.score_threshold, self.iou_threshold,
+                                                self.max_boxes, self.compute_dtype)
         return {key: out[key] for key in OUTPUT_KEYS}
 
 
@@ -53,20 +56,22 @@ def _fresh_temp_dir(final_path):
     return tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(final_path) + "-", dir=parent)
 
 
-def save_saved_model(model, export_dir, score_threshold, iou_threshold, max_boxes):
+def save_saved_model(model, export_dir, score_threshold, iou_threshold, max_boxes,
+                     compute_dtype=tf.float32):
     """Writes a SavedModel with the serving signature, atomically.
 
     Args:
         model: a FaceBoxes.
         export_dir: the SavedModel folder to create; it must not exist yet.
         score_threshold, iou_threshold, max_boxes: NMS settings baked into the graph.
+        compute_dtype: tf.float32 (default) or tf.bfloat16 (see ServingModule).
 
     Raises:
         FileExistsError: export_dir exists (nothing is overwritten).
     """
     if os.path.exists(export_dir):
         raise FileExistsError(f"{export_dir}: already exists; choose another folder")
-    module = ServingModule(model, score_threshold, iou_threshold, max_boxes)
+    module = ServingModule(model, score_threshold, iou_threshold, max_boxes, compute_dtype)
     temp = _fresh_temp_dir(export_dir)
     try:
         tf.saved_model.save(module, temp, signatures={SIGNATURE_KEY: module.serve})

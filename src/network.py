@@ -174,9 +174,19 @@ class FeatureExtractor(tf.Module):
             names.update(layer.named_variables())
         return names
 
-    def __call__(self, images, training):
-        """Args: images: float [B, H, W, 3] in [0, 1]. Returns: a list of three feature maps."""
-        x = 2.0 * images - 1.0
+    def __call__(self, images, training, normalized=False):
+        """Runs the network.
+
+        Args:
+            images: float [B, H, W, 3] in [0, 1], or already mapped to [-1, 1] by 2x - 1
+                when `normalized` (then any padding must be -1, the image of 0).
+            training: bool.
+            normalized: bool, see `images`.
+
+        Returns:
+            a list of the three feature maps.
+        """
+        x = images if normalized else 2.0 * images - 1.0
         x = max_pool(crelu(self.conv1(x, training)), 2)
         x = max_pool(crelu(self.conv2(x, training)), 2)
         for inception in self.inceptions:

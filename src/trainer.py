@@ -134,9 +134,11 @@ def train(config, num_steps=None):
         load_upstream_checkpoint(model, tc.init_from_upstream_checkpoint)
         logger.info("initialised from the upstream checkpoint %s", tc.init_from_upstream_checkpoint)
 
+    # A recipe with a seed gets a reproducible batch order (at some cost in input speed).
     dataset = build_dataset(config.input.train_dataset, training=True, batch_size=global_batch,
                             image_size=config.input.image_size, seed=tc.seed, repeat=True,
-                            shuffle_buffer=config.input.shuffle_buffer)
+                            shuffle_buffer=config.input.shuffle_buffer,
+                            deterministic=tc.seed is not None)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     loss_weights = (config.loss.localization_loss_weight, config.loss.classification_loss_weight)
     mining = ohem_params(config)

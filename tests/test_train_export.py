@@ -12,6 +12,7 @@ import save
 from face_detector import FaceDetector
 from prepare_data.faces import load_background_photos, load_face_sources, make_composite
 from src.config import load_config
+from src.evaluation.ap import pairwise_iou
 from src.detector import FaceBoxes
 from src.tfrecords import AtomicShardWriter, encode_example, shard_name
 from src.trainer import train
@@ -119,3 +120,24 @@ def test_checkpoint_to_pb_matches_model(trained, tmp_path):
         assert len(boxes) == keep.sum() > 0
         np.testing.assert_allclose(scores, ref_scores[keep], atol=1e-4)
         np.testing.assert_allclose(boxes, ref_boxes, atol=1e-4 * max(height, width))
+
+
+def test_bfloat16_export_finds_the_same_faces(trained, tmp_path):
+    _, config_path, _ = trained
+    pbs = {}
+    for dtype in ("float32", "bfloat16"):
+        save.main(["--config", config_path, "--output_dir", str(tmp_path / dtype), "--compute_dtype", dtype])
+        pbs[dtype] = str(tmp_path / f"{dtype}.pb")
+        create_pb.main(["-s", str(tmp_path / dtype), "-o", pbs[dtype]])
+    full, half = FaceDetector(pbs["float32"]), FaceDetector(pbs["bfloat16"])
+    rng = np.random.default_rng(7)
+    sources, photos = load_face_sources(), load_background_photos()
+    image, _ = make_composite(rng, 320, 256, 2, sources, photos, face_heights=[90, 70])
+    boxes, scores = full(image, score_threshold=0.8)
+    half_boxes, half_scores = half(image, score_threshold=0.5)
+    assert len(boxes) > 0
+    # Every confident float32 face is found in bfloat16 too (low-score duplicates near the
+    # NMS threshold may swap, so only confident ones are compared).
+    for box, score in zip(boxes, scores):
+        ious = pairwise_iou(box[None], half_boxes)[0]
+        assert ious.max() > 0.7 and abs(half_scores[ious.argmax()] - score) < 0.05
