@@ -128,7 +128,7 @@ def train(config, num_steps=None):
     manager = tf.train.CheckpointManager(checkpoint, tc.model_dir, max_to_keep=tc.max_checkpoints)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logger.info("resumed from %s at step %d", manager.latest_checkpoint, int(optimizer.iterations))
+        logger.info("resumed from %s at step %d", manager.latest_checkpoint, int(optimizer.iterations.numpy()))
     elif tc.init_from_upstream_checkpoint:
         from src.upstream_checkpoint import load_upstream_checkpoint
         load_upstream_checkpoint(model, tc.init_from_upstream_checkpoint)
@@ -155,7 +155,7 @@ def train(config, num_steps=None):
         out = strategy.run(replica_step, args=(batch,))
         reduced = {}
         for key, value in out.items():
-            if value.dtype.is_floating:
+            if strategy.experimental_local_results(value)[0].dtype.is_floating:
                 reduced[key] = strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
             else:  # counts: summed over replicas, element-wise
                 reduced[key] = strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
@@ -165,7 +165,7 @@ def train(config, num_steps=None):
     eval_writer = tf.summary.create_file_writer(os.path.join(tc.model_dir, "eval"))
     predict_fn = make_predict_fn(model, config.postprocessing)
     logged, last_eval = [], None
-    step = int(optimizer.iterations)
+    step = int(optimizer.iterations.numpy())
     start_step, start_time = step, time.time()
 
     def run_eval(step):
@@ -184,7 +184,7 @@ def train(config, num_steps=None):
 
     while step < num_steps:
         out = distributed_step(next(iterator))
-        step = int(optimizer.iterations)
+        step = int(optimizer.iterations.numpy())
         if step % tc.log_every == 0 or step == num_steps:
             total = float(out["total_loss"])
             if not np.isfinite(total):
