@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from src.atomic_io import write_text_atomic
 from src.datasets import fddb_format
 
 logger = logging.getLogger('predict_for_fddb')
@@ -139,7 +140,7 @@ def write_outputs(output_dir, items, names, ellipse_text):
              'ellipses': os.path.join(output_dir, 'ellipseList.txt')}
     fddb_format.write_detections(paths['detections'], items)
     fddb_format.write_fold_list(paths['faces'], names)
-    fddb_format.write_text_atomic(paths['ellipses'], ellipse_text)
+    write_text_atomic(paths['ellipses'], ellipse_text)
     return paths
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from src import video_io
+from src.atomic_io import write_text_atomic
 from src.tracking.face_crops import BestFaceKeeper
 from src.tracking.tracker import BYTE_LOW_SCORE_THRESHOLD, MODES, FaceTracker
 
@@ -245,7 +246,7 @@ def process_video(video_path, detector, output_root, options):
     if writer is not None:
         writer.close()
     seconds = time.perf_counter() - start
-    video_io.write_text_atomic(os.path.join(out_dir, stem + MOT_SUFFIX), "".join(mot_lines))
+    write_text_atomic(os.path.join(out_dir, stem + MOT_SUFFIX), "".join(mot_lines))
     summary = {
         "video": os.path.abspath(video_path),
         "output_dir": os.path.abspath(out_dir),
@@ -258,7 +259,7 @@ def process_video(video_path, detector, output_root, options):
         "processing_fps": round(frames / seconds, 2) if seconds > 0 else None,
         "options": dataclasses.asdict(options),
     }
-    video_io.write_text_atomic(os.path.join(out_dir, stem + SUMMARY_SUFFIX),
+    write_text_atomic(os.path.join(out_dir, stem + SUMMARY_SUFFIX),
                                json.dumps(summary, indent=2) + "\n")
     return summary
 

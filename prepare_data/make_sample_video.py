@@ -61,7 +61,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from prepare_data import faces as face_lib  # noqa: E402
-from src.datasets.image_io import write_text_atomic  # noqa: E402
+from src.atomic_io import write_text_atomic  # noqa: E402
 from src.video_io import AtomicVideoWriter  # noqa: E402
 
 logger = logging.getLogger("make_sample_video")

@@ -35,7 +35,8 @@ if __package__ in (None, ""):
 
 from src.annotations import Annotation, write_annotation  # noqa: E402
 from src.datasets.fddb_format import ellipses_to_boxes, read_ellipse_list, read_fold_list  # noqa: E402
-from src.datasets.image_io import as_rgb_jpeg, write_bytes_atomic  # noqa: E402
+from src.atomic_io import write_bytes_atomic  # noqa: E402
+from src.datasets.image_io import as_rgb_jpeg  # noqa: E402
 
 logger = logging.getLogger("prepare_fddb")
 

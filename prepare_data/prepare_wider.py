@@ -33,7 +33,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from src.annotations import Annotation, write_annotation  # noqa: E402
-from src.datasets.image_io import as_rgb_jpeg, write_bytes_atomic  # noqa: E402
+from src.atomic_io import write_bytes_atomic  # noqa: E402
+from src.datasets.image_io import as_rgb_jpeg  # noqa: E402
 from src.datasets.wider_format import parse_wider_gt  # noqa: E402
 
 logger = logging.getLogger("prepare_wider")

@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from src.datasets.image_io import write_text_atomic
+from src.atomic_io import write_text_atomic
 
 # Every object in this project's annotations is a face (the upstream wrote the same name).
 OBJECT_NAME = "face"

@@ -14,6 +14,8 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 from tensorflow.python.grappler import tf_optimizer
 
+from src.atomic_io import write_bytes_atomic
+
 logger = logging.getLogger(__name__)
 
 # The frozen graph's node names, shared with the upstream (face_detector.py repeats them).
@@ -132,18 +134,7 @@ def freeze_saved_model(saved_model_dir):
 
 def write_graph_def(graph_def, path):
     """Writes a binary GraphDef atomically (temporary name in the same folder, then rename)."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(graph_def.SerializeToString())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    write_bytes_atomic(path, graph_def.SerializeToString())
 
 
 def op_counts(graph_def):

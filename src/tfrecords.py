@@ -22,7 +22,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from src.datasets.image_io import temporary_sibling
+from src.atomic_io import temporary_sibling
 
 FILENAME_KEY = "filename"
 IMAGE_KEY = "image"

@@ -8,9 +8,10 @@ import logging
 import os
 import queue
 import threading
-import uuid
 
 import cv2
+
+from src.atomic_io import temporary_sibling, write_bytes_atomic
 
 LOGGER = logging.getLogger(__name__)
 
@@ -133,35 +134,6 @@ class FrameReader:
         self.close()
 
 
-def _temp_path(path):
-    """A fresh temporary file name next to `path`, keeping its extension.
-
-    The name is unique (process id + random hex) and the file is created by its writer
-    with the normal umask permissions (tempfile.mkstemp would make it owner-only).
-    """
-    folder, name = os.path.split(os.path.abspath(path))
-    stem, ext = os.path.splitext(name)
-    return os.path.join(folder, f".{stem}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp{ext}")
-
-
-def write_bytes_atomic(path, data):
-    """Writes bytes to path via a temporary file in the same folder and a rename."""
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_text_atomic(path, text):
-    """Writes UTF-8 text to path atomically (temporary file + rename)."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def write_image_atomic(path, image_bgr, jpeg_quality=95):
     """Encodes an image (format from the extension) and writes it atomically.
 
@@ -222,7 +194,7 @@ class AtomicVideoWriter:
             OSError: if OpenCV cannot open a writer for that path and codec.
         """
         self.path = path
-        self._tmp = _temp_path(path)
+        self._tmp = temporary_sibling(path)
         self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*fourcc), float(fps),
                                        (int(width), int(height)))
         if not self._writer.isOpened():

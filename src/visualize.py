@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from src.datasets.image_io import decode_image, write_bytes_atomic
+from src.atomic_io import write_bytes_atomic
+from src.datasets.image_io import decode_image
 
 logger = logging.getLogger(__name__)
 

@@ -20,37 +20,13 @@ import os
 
 import numpy as np
 
+from src.atomic_io import write_text_atomic
+
 logger = logging.getLogger(__name__)
 
 ELLIPSE_FIELDS = 5  # major_r, minor_r, angle, cx, cy
 DETECTION_FIELDS = 5  # left, top, width, height, score
 ELLIPSE_DETECTION_FIELDS = 6  # major_r, minor_r, angle, cx, cy, score (evaluator's -f 1)
-
-
-def write_text_atomic(path, text):
-    """Writes ``text`` to ``path`` through a temporary file in the same folder.
-
-    An interrupted run never leaves a truncated file: the temporary file is renamed over
-    ``path`` only after it has been written and flushed.
-
-    Args:
-        path: str, destination file.
-        text: str, full contents.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    # A plain open (not mkstemp, which forces mode 0600) so the file gets the usual umask mode.
-    tmp = os.path.join(folder, '.%s.%d.tmp' % (os.path.basename(path), os.getpid()))
-    try:
-        with open(tmp, 'w', encoding='utf-8', newline='\n') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _read_lines(path):

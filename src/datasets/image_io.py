@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
-import uuid
 
 import numpy as np
 from PIL import Image
@@ -39,44 +37,6 @@ class CheckedJpeg:
     height: int
     reencoded: bool
     source_format: str
-
-
-def temporary_sibling(path: str) -> str:
-    """A fresh hidden temporary name next to `path` (same folder, so a rename is atomic).
-
-    The name starts with '.' and ends with '.tmp', so globs such as ``*.jpg`` or
-    ``shard-*.tfrecords`` never match it.
-    """
-    folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Writes `data` to `path` through a temporary file in the same folder, then renames.
-
-    An interrupted run never leaves a truncated file at `path`. The file gets the usual
-    permissions (0o666 minus the umask).
-
-    Args:
-        path: destination file; its folder is created if needed.
-        data: the full contents.
-    """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = temporary_sibling(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes UTF-8 `text` to `path` atomically (see `write_bytes_atomic`)."""
-    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def is_jpeg(data: bytes) -> bool:

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from src.atomic_io import write_text_atomic
 from src.datasets import fddb_format
 
 logger = logging.getLogger(__name__)
@@ -426,8 +427,8 @@ def write_roc(prefix, curve):
     """
     disc_text, cont_text = format_roc(curve)
     disc_path, cont_path = prefix + 'DiscROC.txt', prefix + 'ContROC.txt'
-    fddb_format.write_text_atomic(disc_path, disc_text)
-    fddb_format.write_text_atomic(cont_path, cont_text)
+    write_text_atomic(disc_path, disc_text)
+    write_text_atomic(cont_path, cont_text)
     return disc_path, cont_path
 
 
