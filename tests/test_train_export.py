@@ -74,6 +74,24 @@ def test_short_training_run_learns(trained):
     assert result["eval"]["AP"] > 0.4, result["eval"]
 
 
+def summary_tags(folder):
+    tags = set()
+    for name in os.listdir(folder):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+def test_tensorboard_summaries(trained):
+    config, _, _ = trained
+    model_dir = config.training.model_dir
+    assert {"losses/total_loss", "losses/localization_loss", "losses/classification_loss",
+            "losses/regularization_loss", "learning_rate", "matches/level_0", "matches/level_2",
+            "ohem/positives", "ohem/negatives"} <= summary_tags(os.path.join(model_dir, "train"))
+    assert {"eval/AP", "eval/precision", "eval/recall", "eval/threshold", "eval/mean_iou", "eval/FP",
+            "eval/FN", "eval/detections"} <= summary_tags(os.path.join(model_dir, "eval"))
+
+
 def test_resume_continues_step_and_loss(data_dir, tmp_path):
     config = write_config(str(tmp_path / "c.json"), data_dir, str(tmp_path / "model"), eval_every=0)
     first = train(config, num_steps=30)
