@@ -12,11 +12,14 @@ grayscale image (scaleFactor 1.1, minNeighbors 5, minSize (20, 20)); the graysca
 conversion is done once, outside the timing. Both run with their libraries' default
 thread counts. A face counts as found when a detection overlaps its box with IoU >= 0.5.
 
-If --model does not exist, the Haar cascade is still timed.
+If --model does not exist, the Haar cascade is still timed. With --train_config, the CPU
+training steps/s of that recipe are printed too (bench_training.py, float32 / mixed precision,
+XLA off / on).
 
 Example:
     python bench/bench_detector.py --model model/facebox.pb --runs 30
     python bench/bench_detector.py --model model/facebox.pb --sizes 1024x768 --output bench.json
+    python bench/bench_detector.py --model model/facebox.pb --train_config configs/sample.json
 """
 import argparse
 import json
@@ -160,6 +163,8 @@ def main():
     parser.add_argument('--haar_runs', type=int, default=None,
                         help='timed Haar calls per size (default: --runs)')
     parser.add_argument('--output', default=None, help='optional JSON file for the results')
+    parser.add_argument('--train_config', default=None,
+                        help='also time CPU training steps/s of this recipe (e.g. configs/sample.json)')
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     if args.runs < 20:
@@ -222,6 +227,10 @@ def main():
     summary += ' Haar %.2f ms (medians, %d CPU cores)' % (first['haar']['median_ms'],
                                                            os.cpu_count())
     _LOG.info(summary)
+    if args.train_config:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import bench_training
+        bench_training.main(['--config', args.train_config, '--steps', '20'])
 
 
 if __name__ == '__main__':

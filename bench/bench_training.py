@@ -25,7 +25,7 @@ from src.trainer import compute_dtype, ohem_params  # noqa: E402
 from src.training import make_optimizer, train_step  # noqa: E402
 
 
-def steps_per_second(config, batch, mixed_precision, xla, steps, warmup=3):
+def steps_per_second(config, batch, mixed_precision, xla, steps, warmup=10):
     """Median steps/s of the training step on one batch (and the seconds per step)."""
     dtype = compute_dtype(mixed_precision)
     model = FaceBoxes(seed=0)
