@@ -71,7 +71,7 @@ class VideoOptions:
     max_age: int = None
     min_track_length: int = DEFAULT_MIN_TRACK_LENGTH
     top_k: int = DEFAULT_TOP_K
-    tracker: str = "sort"
+    tracker: str = "byte"
     save_video: bool = False
     display: bool = False
     max_frames: int = None
@@ -259,8 +259,7 @@ def process_video(video_path, detector, output_root, options):
         "processing_fps": round(frames / seconds, 2) if seconds > 0 else None,
         "options": dataclasses.asdict(options),
     }
-    write_text_atomic(os.path.join(out_dir, stem + SUMMARY_SUFFIX),
-                               json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(os.path.join(out_dir, stem + SUMMARY_SUFFIX), json.dumps(summary, indent=2) + "\n")
     return summary
 
 
