@@ -41,11 +41,14 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     import tensorflow as tf
-    from src.config import load_config
+    from src.config import ConfigError, load_config
     from src.detector import FaceBoxes
     from src import export
 
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        sys.exit(f"error: {e}")
     model = FaceBoxes()
     if args.from_upstream_checkpoint:
         from src.upstream_checkpoint import UpstreamCheckpointError, load_upstream_checkpoint
@@ -64,8 +67,11 @@ def main(argv=None):
         step = int(step_var.numpy())
     pp = config.postprocessing
     export_dir = os.path.join(args.output_dir, str(step))
-    export.save_saved_model(model, export_dir, pp.score_threshold, pp.iou_threshold, pp.max_boxes,
-                            tf.as_dtype(args.compute_dtype))
+    try:
+        export.save_saved_model(model, export_dir, pp.score_threshold, pp.iou_threshold, pp.max_boxes,
+                                tf.as_dtype(args.compute_dtype))
+    except FileExistsError as e:
+        sys.exit(f"error: {e}")
     print(f"saved model (step {step}) to {export_dir}")
 
 

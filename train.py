@@ -10,6 +10,7 @@ Examples:
 import argparse
 import logging
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -21,11 +22,14 @@ def main(argv=None):
                         help="stop at this global step (default: the recipe's training.num_steps)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from src.config import load_config
+    from src.config import ConfigError, load_config
     from src.trainer import train
 
-    config = load_config(args.config)
-    result = train(config, num_steps=args.num_steps)
+    try:
+        config = load_config(args.config)
+        result = train(config, num_steps=args.num_steps)
+    except (ConfigError, FileNotFoundError) as e:  # user errors: one line, no traceback
+        sys.exit(f"error: {e}")
     ap = f", AP@0.5 {result['eval']['AP']:.4f}" if result["eval"] else ""
     print(f"trained to step {result['step']} in {config.training.model_dir}{ap}")
 
