@@ -2,9 +2,9 @@
 
 Prints, for 1024x768 and 640x480, the median and minimum latency after warm-up, the network's
 FLOPs at that size (multiply-add = 2, convolutions incl. heads) and the achieved GFLOP/s, for:
-  - ours: FaceBoxes.predictions_from_uint8 in a tf.function (batch norm folded, one fused 1x1
-    conv per inception, class heads reduced to one logit difference, one batched NMS op), with
-    the network in float32 and in bfloat16;
+  - ours: the frozen graph that save.py + create_pb.py write (batch norm folded into the
+    kernels, one fused 1x1 conv per inception, class heads reduced to one logit difference, one
+    batched NMS op), with the network in float32 and in bfloat16;
   - reference: the upstream's inference graph rebuilt in TF1 style (tf.compat.v1 graph mode,
     unfolded batch norm, CReLU by concat, per-image tf.map_fn NMS with v1 control flow), run in
     a Session. Same weights, so the same boxes.
@@ -16,13 +16,14 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from src import anchor_generator, box_utils  # noqa: E402
+from src import anchor_generator, box_utils, export  # noqa: E402
 from src.detector import FaceBoxes  # noqa: E402
 
 SIZES = ((768, 1024), (480, 640))  # (height, width)
@@ -150,34 +151,38 @@ def main(argv=None):
     for head in model.class_heads:
         head.bias.assign(head.bias + rng.normal(0, 1.5, head.bias.shape).astype(np.float32))
 
-    def make_predict(dtype):
-        return tf.function(
-            lambda images: model.predictions_from_uint8(images, args.score_threshold, 0.3, 200, dtype),
-            input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+    def session_runner(graph):
+        """(run(image) -> [boxes, scores, num_boxes]) for a graph with the upstream node names."""
+        session = tf.compat.v1.Session(graph=graph)
+        fetches = [graph.get_tensor_by_name(f"{n}:0") for n in ("boxes", "scores", "num_boxes")]
+        feed = graph.get_tensor_by_name("image_tensor:0")
+        return lambda image: session.run(fetches, {feed: image})
 
-    predict = make_predict(tf.float32)
-    predict_bf16 = make_predict(tf.bfloat16)
-    graph = upstream_reference_graph(model, args.score_threshold, 0.3, 200)
-    session = tf.compat.v1.Session(graph=graph)
-    fetches = [graph.get_tensor_by_name(f"{n}:0") for n in ("boxes", "scores", "num_boxes")]
-    feed = graph.get_tensor_by_name("image_tensor:0")
+    def our_frozen_graph(dtype, folder):
+        """Our export path (SavedModel -> frozen .pb, as create_pb.py writes it), imported."""
+        export.save_saved_model(model, folder, args.score_threshold, 0.3, 200, dtype)
+        graph_def = export.freeze_saved_model(folder)  # eagerly, outside the graph below
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.graph_util.import_graph_def(graph_def, name="")
+        return graph
+
+    with tempfile.TemporaryDirectory() as temp:
+        runners = [session_runner(our_frozen_graph(tf.float32, os.path.join(temp, "fp32"))),
+                   session_runner(our_frozen_graph(tf.bfloat16, os.path.join(temp, "bf16"))),
+                   session_runner(upstream_reference_graph(model, args.score_threshold, 0.3, 200))]
 
     print(f"threads: {os.cpu_count()} cpus; TF {tf.__version__}")
     print(f"{'size':>10} {'path':>10} {'median ms':>10} {'min ms':>8} {'GFLOPs':>7} {'GFLOP/s':>8} {'boxes':>6}")
     for height, width in SIZES:
         image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
         flops = conv_flops(model, height, width) / 1e9
-        image_t = tf.constant(image)
-        ours = predict(image_t)
-        ours_bf16 = predict_bf16(image_t)
-        ref = session.run(fetches, {feed: image})
-        assert int(ours["num_boxes"][0]) == int(ref[2][0]), "reference and ours disagree"
-        timings = time_interleaved([
-            lambda: predict(image_t)["num_boxes"].numpy(),
-            lambda: predict_bf16(image_t)["num_boxes"].numpy(),
-            lambda: session.run(fetches, {feed: image}),
-        ], args.runs)
-        counts = [int(ours["num_boxes"][0]), int(ours_bf16["num_boxes"][0]), int(ref[2][0])]
+        outputs = [run(image) for run in runners]
+        ours, ref = outputs[0], outputs[2]
+        assert int(ours[2][0]) == int(ref[2][0]), "reference and ours disagree"
+        np.testing.assert_allclose(ours[1], ref[1], atol=1e-4)
+        timings = time_interleaved([lambda run=run: run(image) for run in runners], args.runs)
+        counts = [int(out[2][0]) for out in outputs]
         for name, (median, minimum), n in zip(("ours fp32", "ours bf16", "upstream"), timings, counts):
             print(f"{width}x{height:<5} {name:>10} {median:10.2f} {minimum:8.2f} {flops:7.2f} "
                   f"{flops / (median / 1e3):8.1f} {n:6d}")
