@@ -24,7 +24,7 @@ empty_images           written with no box (none in the JSON, or all dropped)
 The annotation files are sorted by name and shuffled with --seed, then cut into
 --num_shards nearly equal consecutive runs, one per shard; so the same inputs and seed give
 byte-identical shards. Each shard is written to a temporary name in the output folder and
-renamed to ``shard-XXXX.tfrecords`` when complete.
+renamed to ``shard-NNNN.tfrecords`` when complete.
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def create_tfrecords(image_dir: str, annotations_dir: str, output_dir: str, num_
     Args:
         image_dir: folder of the images.
         annotations_dir: folder of the ``*.json`` annotations.
-        output_dir: destination folder of ``shard-XXXX.tfrecords``.
+        output_dir: destination folder of ``shard-NNNN.tfrecords``.
         num_shards: number of shards (>= 1); shards may be empty if there are fewer items.
         seed: seed of the deterministic shuffle.
         overwrite: allow replacing existing shards; stale shards with an index >= num_shards
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--image_dir", required=True, help="folder of the images")
     parser.add_argument("--annotations_dir", required=True, help="folder of the annotation JSON files")
-    parser.add_argument("--output", required=True, help="output folder for shard-XXXX.tfrecords")
+    parser.add_argument("--output", required=True, help="output folder for shard-NNNN.tfrecords")
     parser.add_argument("--num_shards", type=int, default=1, help="number of shards")
     parser.add_argument("--seed", type=int, default=0, help="seed of the deterministic shuffle")
     parser.add_argument("--overwrite", action="store_true", help="replace shards already in --output")

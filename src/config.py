@@ -45,7 +45,7 @@ class PostprocessingConfig:
 
 @dataclass(frozen=True)
 class InputConfig:
-    train_dataset: str  # folder of shard-XXXX.tfrecords
+    train_dataset: str  # folder of shard-NNNN.tfrecords
     val_dataset: str
     image_size: tuple  # (height, width) of training images
     batch_size: int  # global batch (split across replicas)
