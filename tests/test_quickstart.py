@@ -3,6 +3,7 @@ import json
 import os
 import re
 
+import cv2
 import numpy as np
 
 import start
@@ -13,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_start_on_media_saves_crops_for_every_face(tmp_path):
     assert start.main([os.path.join(ROOT, "media"), "--output_path", str(tmp_path), "--no_progress",
-                       "--model", os.path.join(ROOT, "model", "facebox.pb")]) == 0
+                       "--model", os.path.join(ROOT, "model", "facebox.pb"), "--save_video"]) == 0
     with open(os.path.join(ROOT, "media", "sample_truth.json")) as f:
         truth = json.load(f)
     out = tmp_path / "sample"
@@ -52,3 +53,8 @@ def test_start_on_media_saves_crops_for_every_face(tmp_path):
     assert metrics["mota"] > 0.85 and metrics["idf1"] > 0.9, metrics
     summary = json.loads((out / "sample_summary.json").read_text())
     assert summary["frames"] == len(truth["frames"]) and summary["faces_saved"] == 3 * len(saved)
+    video = cv2.VideoCapture(str(out / "sample_annotated.mp4"))
+    frames = 0
+    while video.read()[0]:
+        frames += 1
+    assert frames == len(truth["frames"])
