@@ -332,3 +332,33 @@ def test_converted_checkpoint_survives_save_py_freezing_and_face_detector(upstre
     assert boxes.shape == (count, 4)
     assert_close(scores, expected["scores"][0, :count])
     assert_close(boxes / [height, width, height, width], expected["boxes"][0, :count])
+
+
+def test_train_py_starts_from_the_upstream_checkpoint(upstream, tmp_path):
+    """training.init_from_upstream_checkpoint: the first checkpoint holds the upstream weights
+    moved by one SGD step, not a fresh initialisation."""
+    import json
+    from prepare_data.faces import load_background_photos, load_face_sources
+    from src.config import load_config
+    from src.detector import FaceBoxes
+    from src.trainer import train
+    from tests.test_train_export import write_config, write_shards
+
+    tensors, prefix, _ = upstream
+    sources, photos = load_face_sources(), load_background_photos()
+    write_shards(str(tmp_path / "data" / "train"), 8, 1, sources, photos)
+    write_config(str(tmp_path / "c.json"), str(tmp_path / "data"), str(tmp_path / "model"), eval_every=0)
+    with open(tmp_path / "c.json") as f:
+        recipe = json.load(f)
+    recipe["training"].update(init_from_upstream_checkpoint=prefix, lr_values=[1e-4, 1e-5])
+    with open(tmp_path / "c.json", "w") as f:
+        json.dump(recipe, f)
+    config = load_config(str(tmp_path / "c.json"))
+    assert train(config, num_steps=1)["step"] == 1
+    model = FaceBoxes()
+    tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(config.training.model_dir)).expect_partial()
+    fresh = FaceBoxes(seed=0).named_variables()
+    for name in ("conv1/weights", "inception3/conv_3x3_second_path4/weights",
+                 "prediction_layers/class_predictor_0/weights"):
+        np.testing.assert_allclose(model.named_variables()[name].numpy(), tensors[name], atol=1e-2)
+        assert np.abs(fresh[name].numpy() - tensors[name]).max() > 0.1  # the tolerance tells them apart
