@@ -40,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from src.annotations import read_annotation
+from src.box_formats import xyxy_to_yxyx
 from src.datasets.image_io import as_rgb_jpeg
 from src.tfrecords import AtomicShardWriter, encode_example, shard_index, shard_name
 
@@ -82,7 +83,7 @@ def clip_and_normalize(boxes: np.ndarray, width: int, height: int) -> tuple[np.n
     keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     num_clipped = int(np.sum(np.any(clipped != boxes, axis=1) & keep))
     normalized = clipped[keep] / limits  # [M, 4] xmin, ymin, xmax, ymax
-    return normalized[:, [1, 0, 3, 2]], int(np.sum(~keep)), num_clipped
+    return xyxy_to_yxyx(normalized), int(np.sum(~keep)), num_clipped
 
 
 def build_record(annotation_path: str, image_dir: str) -> tuple[bytes, collections.Counter]:

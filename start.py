@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from src import video_io
 from src.atomic_io import write_text_atomic
+from src.box_formats import yxyx_to_xyxy
 from src.tracking.face_crops import BestFaceKeeper
 from src.tracking.tracker import BYTE_LOW_SCORE_THRESHOLD, MODES, FaceTracker
 
@@ -98,8 +99,7 @@ def detections_to_tracker_input(boxes, scores):
     if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) != len(scores):
         raise ValueError(f"detector returned boxes {boxes.shape} and scores {scores.shape}; "
                          "expected [N, 4] and [N]")
-    ymin, xmin, ymax, xmax = boxes.T
-    return np.stack([xmin, ymin, xmax, ymax, scores], axis=1)
+    return np.concatenate([yxyx_to_xyxy(boxes), scores[:, None]], axis=1)
 
 
 def detect_faces(detector, frame_bgr, scale, score_threshold):

@@ -34,6 +34,8 @@ import numpy as np
 from tqdm import tqdm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from src.box_formats import yxyx_to_xyxy  # noqa: E402
 
 _LOG = logging.getLogger('bench_detector')
 
@@ -175,7 +177,6 @@ def main():
     if os.path.isfile(args.model):
         # Imported here so that --help and a Haar-only run do not pay for loading TensorFlow.
         os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-        sys.path.insert(0, ROOT)
         from face_detector import FaceDetector
         detector = FaceDetector(args.model)
     else:
@@ -194,7 +195,7 @@ def main():
             seconds, (boxes, scores) = _time(
                 lambda: detector(image, score_threshold=SCORE_THRESHOLD), args.warmup,
                 args.runs, 'FaceDetector %dx%d' % (width, height))
-            xyxy = boxes[:, [1, 0, 3, 2]]  # pixels ymin, xmin, ymax, xmax -> x1, y1, x2, y2
+            xyxy = yxyx_to_xyxy(boxes)
             entry['facedetector'] = dict(_summary(seconds), detections=len(scores),
                                          faces_found=_count_found(xyxy, faces))
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)

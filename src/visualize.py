@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from src.atomic_io import write_bytes_atomic
+from src.box_formats import yxyx_to_xyxy
 from src.datasets.image_io import decode_image
 
 logger = logging.getLogger(__name__)
@@ -58,19 +59,12 @@ def normalized_to_pixel_xyxy(boxes, height, width):
     Returns:
         float64 array [..., 4], pixels x1, y1, x2, y2.
     """
-    boxes = np.asarray(boxes, dtype=np.float64)
-    if boxes.shape[-1:] != (4,):
-        raise ValueError(f"boxes must have shape [..., 4], got {boxes.shape}")
-    scale = np.array([width, height, width, height], dtype=np.float64)
-    return boxes[..., [1, 0, 3, 2]] * scale
+    return yxyx_to_xyxy(boxes) * np.array([width, height, width, height], dtype=np.float64)
 
 
 def pixel_yxyx_to_xyxy(boxes):
     """Pixel [ymin, xmin, ymax, xmax] (FaceDetector) -> pixel [x1, y1, x2, y2]; float64 [..., 4]."""
-    boxes = np.asarray(boxes, dtype=np.float64)
-    if boxes.shape[-1:] != (4,):
-        raise ValueError(f"boxes must have shape [..., 4], got {boxes.shape}")
-    return boxes[..., [1, 0, 3, 2]]
+    return yxyx_to_xyxy(boxes)
 
 
 # ----------------------------------------------------------------------------- PNG output
