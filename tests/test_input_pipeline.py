@@ -60,7 +60,7 @@ def synthetic_records(count, rng, max_boxes=3, zero_boxes=False):
 
 
 def write_shards(folder, records, num_shards):
-    """Writes records round-robin into shard-XXXX.tfrecords files; returns their paths."""
+    """Writes records round-robin into shard-NNNN.tfrecords files; returns their paths."""
     paths = [os.path.join(folder, f'shard-{k:04d}.tfrecords') for k in range(num_shards)]
     writers = [tf.io.TFRecordWriter(path) for path in paths]
     for index, (filename, jpeg, boxes) in enumerate(records):

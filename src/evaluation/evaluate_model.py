@@ -61,7 +61,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(metrics, f, indent=2)
-    print(f"{args.model}: AP@0.5 {metrics['AP']:.4f} on {metrics['num_images']} images, "
+    logger.info(f"{args.model}: AP@0.5 {metrics['AP']:.4f} on {metrics['num_images']} images, "
           f"{metrics['num_faces']} faces; at threshold {metrics['threshold']:.3f}: precision "
           f"{metrics['precision']:.3f}, recall {metrics['recall']:.3f}, mean IoU {metrics['mean_iou']:.3f}, "
           f"FP {metrics['FP']}, FN {metrics['FN']}")
