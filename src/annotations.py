@@ -9,7 +9,16 @@ File format, one file per image::
     {"filename": "x.jpg",
      "size": {"width": W, "height": H, "depth": 3},
      "object": [{"name": "face",
+                 "bndbox": {"xmin": .., "ymin": .., "xmax": .., "ymax": ..}}, ...],
+     "ignore": [{"name": "ignore",
                  "bndbox": {"xmin": .., "ymin": .., "xmax": .., "ymax": ..}}, ...]}
+
+``"ignore"`` is this project's optional addition to the upstream format: regions that hold
+a face nobody is sure of (a teacher's low-confidence box, WIDER's ``invalid`` faces).
+Training treats anchors on them as neither face nor background. Files without the key are
+valid (no ignore regions), and the key is only written when there is a region, so files
+without any stay byte-identical to the upstream's format; upstream tools read ``"object"``
+only and never see the regions.
 """
 from __future__ import annotations
 
@@ -24,6 +33,7 @@ from src.atomic_io import write_text_atomic
 
 # Every object in this project's annotations is a face (the upstream wrote the same name).
 OBJECT_NAME = "face"
+IGNORE_NAME = "ignore"
 BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
 
 
@@ -37,6 +47,8 @@ class Annotation:
         height: image height in pixels (positive).
         depth: number of channels (3 for everything our tools write).
         boxes: float64 array [N, 4], ``xmin, ymin, xmax, ymax`` in pixels; N may be 0.
+        ignore_boxes: float64 array [M, 4], the ignore regions in the same convention
+            (default: none).
     """
 
     filename: str
@@ -44,25 +56,32 @@ class Annotation:
     height: int
     depth: int
     boxes: np.ndarray
+    ignore_boxes: np.ndarray = None
 
     def __post_init__(self):
-        boxes = np.asarray(self.boxes, dtype=np.float64)
-        if boxes.size == 0:
-            boxes = boxes.reshape(0, 4)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"Annotation of '{self.filename}': boxes must have shape [N, 4], got {boxes.shape}")
-        object.__setattr__(self, "boxes", boxes)
+        for name in ("boxes", "ignore_boxes"):
+            value = getattr(self, name)
+            boxes = np.asarray([] if value is None else value, dtype=np.float64)
+            if boxes.size == 0:
+                boxes = boxes.reshape(0, 4)
+            if boxes.ndim != 2 or boxes.shape[1] != 4:
+                raise ValueError(f"Annotation of '{self.filename}': {name} must have shape [N, 4], "
+                                 f"got {boxes.shape}")
+            object.__setattr__(self, name, boxes)
 
     def to_dict(self) -> dict:
-        """Returns the JSON-ready dictionary of the upstream format."""
-        return {
+        """Returns the JSON-ready dictionary (the upstream format, plus "ignore" if any)."""
+        def objects(boxes, name):
+            return [{"name": name, "bndbox": {key: float(value) for key, value in zip(BOX_KEYS, box)}}
+                    for box in boxes]
+        data = {
             "filename": self.filename,
             "size": {"width": int(self.width), "height": int(self.height), "depth": int(self.depth)},
-            "object": [
-                {"name": OBJECT_NAME, "bndbox": {key: float(value) for key, value in zip(BOX_KEYS, box)}}
-                for box in self.boxes
-            ],
+            "object": objects(self.boxes, OBJECT_NAME),
         }
+        if len(self.ignore_boxes):
+            data["ignore"] = objects(self.ignore_boxes, IGNORE_NAME)
+        return data
 
 
 def _require(condition: bool, path: str, problem: str) -> None:
@@ -101,18 +120,25 @@ def parse_annotation(data, path: str = "<annotation>") -> Annotation:
         _require(_is_positive_int(size.get(key)), path, f"size.{key} must be a positive integer, got {size.get(key)!r}")
     depth = size.get("depth", 3)
     _require(_is_positive_int(depth), path, f"size.depth must be a positive integer, got {depth!r}")
-    objects = data.get("object", [])
-    _require(isinstance(objects, list), path, "'object' must be a list")
+    boxes = _parse_boxes(data, "object", path)
+    ignore_boxes = _parse_boxes(data, "ignore", path)
+    return Annotation(filename, int(size["width"]), int(size["height"]), int(depth), boxes, ignore_boxes)
+
+
+def _parse_boxes(data: dict, key: str, path: str) -> np.ndarray:
+    """The float64 [N, 4] boxes of the list ``data[key]`` (missing: none)."""
+    objects = data.get(key, [])
+    _require(isinstance(objects, list), path, f"'{key}' must be a list")
     boxes = np.zeros((len(objects), 4), dtype=np.float64)
     for index, item in enumerate(objects):
         _require(isinstance(item, dict) and isinstance(item.get("bndbox"), dict), path,
-                 f"object {index} has no 'bndbox' object")
+                 f"{key} {index} has no 'bndbox' object")
         bndbox = item["bndbox"]
-        for column, key in enumerate(BOX_KEYS):
-            value = bndbox.get(key)
-            _require(_is_number(value), path, f"object {index} bndbox.{key} must be a finite number, got {value!r}")
+        for column, name in enumerate(BOX_KEYS):
+            value = bndbox.get(name)
+            _require(_is_number(value), path, f"{key} {index} bndbox.{name} must be a finite number, got {value!r}")
             boxes[index, column] = float(value)
-    return Annotation(filename, int(size["width"]), int(size["height"]), int(depth), boxes)
+    return boxes
 
 
 def read_annotation(path: str) -> Annotation:

@@ -175,7 +175,8 @@ class FaceBoxes(tf.Module):
         return {"boxes": boxes, "scores": scores, "num_boxes": num_boxes}
 
     def loss(self, images, boxes, num_boxes, ohem_params=OHEMParams(),
-             matching_threshold=training_target_creation.MATCHING_THRESHOLD):
+             matching_threshold=training_target_creation.MATCHING_THRESHOLD, ignore_boxes=None,
+             num_ignore=None):
         """Training losses with OHEM.
 
         Args:
@@ -185,20 +186,27 @@ class FaceBoxes(tf.Module):
             num_boxes: an int32 tensor with shape [B].
             ohem_params: an OHEMParams.
             matching_threshold: float.
+            ignore_boxes: an optional float tensor with shape [B, M, 4], ignore regions
+                normalized to the unpadded image, zero padded after num_ignore[b].
+            num_ignore: an int32 tensor with shape [B] (required with ignore_boxes).
 
         Returns:
             a dict: 'localization_loss', 'classification_loss' (float scalars, before loss
             weights), 'num_matches' (int32 scalar), 'num_mined_positives',
-            'num_mined_negatives' (int32 [B]), 'matches_per_level' (int32 [3], matched anchors
+            'num_mined_negatives' (int32 [B]), 'num_ignored' (int32 scalar, ignored anchors
+            in the batch), 'matches_per_level' (int32 [3], matched anchors
             in the batch per feature map).
         """
         padded, scale = pad_images(images)
         boxes = tf.convert_to_tensor(boxes, tf.float32) * tf.tile(scale, [2])
+        if ignore_boxes is not None:
+            ignore_boxes = tf.convert_to_tensor(ignore_boxes, tf.float32) * tf.tile(scale, [2])
         box_encodings, class_logits, anchors, counts = self.raw_outputs(padded, training=True)
         matches, targets = training_target_creation.create_targets(
-            anchors, boxes, num_boxes, matching_threshold)
+            anchors, boxes, num_boxes, matching_threshold, ignore_boxes, num_ignore)
         losses = ohem_losses(box_encodings, class_logits, anchors, matches, targets, ohem_params)
         positives = tf.reduce_sum(tf.cast(matches >= 0, tf.int32), axis=0)  # [A]
+        losses["num_ignored"] = tf.reduce_sum(tf.cast(matches == training_target_creation.IGNORED, tf.int32))
         losses["matches_per_level"] = tf.stack(
             [tf.reduce_sum(p) for p in tf.split(positives, tf.stack(counts))])
         return losses

@@ -9,12 +9,16 @@ are taken with a non-maximum suppression at `nms_threshold` over the decoded pre
 highest-loss negatives up to max(min_negatives_per_image, max_negatives_per_positive *
 positives). The mined losses are summed over the batch and divided by the number of matched
 anchors in the batch (at least 1) by the caller.
+
+Ignored anchors (matches == -2, see training_target_creation) are neither positives nor
+negatives: they are never mined and add no loss.
 """
 from dataclasses import dataclass
 
 import tensorflow as tf
 
 from src import box_utils
+from src.training_target_creation import IGNORED
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def classification_loss(logits, labels):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
-def mine_hard_examples(loc_losses, cls_losses, decoded_boxes, is_positive, params):
+def mine_hard_examples(loc_losses, cls_losses, decoded_boxes, is_positive, params, is_ignored=None):
     """Selects hard examples per image.
 
     Args:
@@ -65,6 +69,9 @@ def mine_hard_examples(loc_losses, cls_losses, decoded_boxes, is_positive, param
         decoded_boxes: a float tensor with shape [B, A, 4], the predicted boxes.
         is_positive: a bool tensor with shape [B, A].
         params: an OHEMParams.
+        is_ignored: an optional bool tensor with shape [B, A]: anchors that are never mined
+            (their mining loss is taken as -1, below every real loss, and they are excluded
+            from the negatives).
 
     Returns:
         selected: a bool tensor with shape [B, A], the mined anchors.
@@ -77,6 +84,8 @@ def mine_hard_examples(loc_losses, cls_losses, decoded_boxes, is_positive, param
         mined_loss = cls_losses + loc_losses
     else:
         raise ValueError(f"loss_to_use must be 'classification' or 'both', got {params.loss_to_use!r}")
+    if is_ignored is not None:
+        mined_loss = tf.where(is_ignored, -1.0, mined_loss)
     num_anchors = tf.shape(cls_losses)[1]
     # Batched NMS; indices come in descending loss order, padded with zeros.
     indices, num_valid = tf.image.non_max_suppression_padded(
@@ -87,6 +96,8 @@ def mine_hard_examples(loc_losses, cls_losses, decoded_boxes, is_positive, param
     in_range = tf.sequence_mask(num_valid, num_kept)  # [B, K]
     positive = tf.logical_and(tf.gather(is_positive, indices, batch_dims=1), in_range)  # [B, K]
     negative = tf.logical_and(tf.logical_not(positive), in_range)
+    if is_ignored is not None:
+        negative = tf.logical_and(negative, tf.logical_not(tf.gather(is_ignored, indices, batch_dims=1)))
     num_positives = tf.reduce_sum(tf.cast(positive, tf.int32), axis=1)  # [B]
     max_negatives = tf.maximum(
         params.min_negatives_per_image,
@@ -110,7 +121,7 @@ def ohem_losses(box_encodings, class_logits, anchors, matches, regression_target
         box_encodings: a float tensor with shape [B, A, 4], predicted encodings.
         class_logits: a float tensor with shape [B, A, 2].
         anchors: a float tensor with shape [A, 4].
-        matches: an int32 tensor with shape [B, A] (-1 background).
+        matches: an int32 tensor with shape [B, A] (-1 background, IGNORED = -2 ignored).
         regression_targets: a float tensor with shape [B, A, 4].
         params: an OHEMParams.
 
@@ -122,11 +133,12 @@ def ohem_losses(box_encodings, class_logits, anchors, matches, regression_target
     box_encodings = tf.cast(box_encodings, tf.float32)
     class_logits = tf.cast(class_logits, tf.float32)
     is_positive = matches >= 0  # [B, A]
+    is_ignored = matches == IGNORED  # [B, A]
     weights = tf.cast(is_positive, tf.float32)
     loc = localization_loss(box_encodings, regression_targets, weights)  # [B, A]
     cls = classification_loss(class_logits, tf.cast(is_positive, tf.int32))  # [B, A]
     decoded = box_utils.decode(box_encodings, anchors[None])  # [B, A, 4]
-    selected, num_pos, num_neg = mine_hard_examples(loc, cls, decoded, is_positive, params)
+    selected, num_pos, num_neg = mine_hard_examples(loc, cls, decoded, is_positive, params, is_ignored)
     selected = tf.cast(selected, tf.float32)
     num_matches = tf.reduce_sum(tf.cast(is_positive, tf.int32))
     normalizer = tf.maximum(tf.cast(num_matches, tf.float32), 1.0)

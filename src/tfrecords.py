@@ -11,6 +11,10 @@ One example per image::
     filename: bytes        the image file name (as in its annotation JSON)
     image:    bytes        the JPEG file bytes (always an RGB JPEG)
     xmin, ymin, xmax, ymax: float lists of equal length N >= 0
+    ignore_xmin, ignore_ymin, ignore_xmax, ignore_ymax: float lists of equal length M >= 0,
+        the ignore regions (this project's optional addition; written only when M > 0, so
+        records without regions are exactly the upstream's, and readers treat a missing
+        list as M = 0)
 
 Shards are named ``shard-0000.tfrecords``, ``shard-0001.tfrecords``, ... (`shard_name`).
 """
@@ -31,6 +35,8 @@ YMIN_KEY = "ymin"
 XMAX_KEY = "xmax"
 YMAX_KEY = "ymax"
 BOX_KEYS = (XMIN_KEY, YMIN_KEY, XMAX_KEY, YMAX_KEY)
+IGNORE_PREFIX = "ignore_"
+IGNORE_BOX_KEYS = tuple(IGNORE_PREFIX + key for key in BOX_KEYS)
 
 SHARD_PATTERN = "shard-*.tfrecords"
 _SHARD_RE = re.compile(r"^shard-(\d{4,})\.tfrecords$")
@@ -52,25 +58,41 @@ def feature_spec() -> dict:
 
     Returns:
         dict: ``filename`` and ``image`` as scalar `tf.string` (FixedLenFeature []),
-        ``xmin``, ``ymin``, ``xmax``, ``ymax`` as dense `tf.float32` [N] lists
-        (FixedLenSequenceFeature, N may be 0).
+        ``xmin``, ``ymin``, ``xmax``, ``ymax`` and the four ``ignore_*`` lists as dense
+        `tf.float32` [N] lists (FixedLenSequenceFeature; missing or empty lists give N = 0).
     """
     spec = {
         FILENAME_KEY: tf.io.FixedLenFeature([], tf.string),
         IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
     }
-    for key in BOX_KEYS:
+    for key in BOX_KEYS + IGNORE_BOX_KEYS:
         spec[key] = tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True)
     return spec
 
 
-def encode_example(filename: str, jpeg_bytes: bytes, boxes: np.ndarray) -> bytes:
+def _checked_boxes(filename: str, boxes, what: str) -> np.ndarray:
+    """``boxes`` as float64 [N, 4] after checking range and order (see `encode_example`)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{filename}: {what} must have shape [N, 4], got {boxes.shape}")
+    if np.any(boxes < 0.0) or np.any(boxes > 1.0):
+        raise ValueError(f"{filename}: normalized {what} coordinates must lie in [0, 1]")
+    if np.any(boxes[:, 2] <= boxes[:, 0]) or np.any(boxes[:, 3] <= boxes[:, 1]):
+        raise ValueError(f"{filename}: every one of the {what} needs ymax > ymin and xmax > xmin")
+    return boxes
+
+
+def encode_example(filename: str, jpeg_bytes: bytes, boxes: np.ndarray,
+                   ignore_boxes: np.ndarray | None = None) -> bytes:
     """Serializes one image as a `tf.train.Example`.
 
     Args:
         filename: the image file name stored in the record.
         jpeg_bytes: the JPEG file bytes.
         boxes: float array [N, 4], ``ymin, xmin, ymax, xmax`` normalized to [0, 1]; N may be 0.
+        ignore_boxes: optional float array [M, 4], the ignore regions, same convention.
 
     Returns:
         The serialized example.
@@ -79,16 +101,9 @@ def encode_example(filename: str, jpeg_bytes: bytes, boxes: np.ndarray) -> bytes
         ValueError: if `boxes` is not [N, 4], has a coordinate outside [0, 1] or a
             box with ``ymax <= ymin`` or ``xmax <= xmin``.
     """
-    boxes = np.asarray(boxes, dtype=np.float64)
-    if boxes.size == 0:
-        boxes = boxes.reshape(0, 4)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"{filename}: boxes must have shape [N, 4], got {boxes.shape}")
-    if np.any(boxes < 0.0) or np.any(boxes > 1.0):
-        raise ValueError(f"{filename}: normalized box coordinates must lie in [0, 1]")
-    ymin, xmin, ymax, xmax = (boxes[:, k] for k in range(4))
-    if np.any(ymax <= ymin) or np.any(xmax <= xmin):
-        raise ValueError(f"{filename}: every box needs ymax > ymin and xmax > xmin")
+    boxes = _checked_boxes(filename, boxes, "boxes")
+    ignore_boxes = _checked_boxes(filename, [] if ignore_boxes is None else ignore_boxes,
+                                  "ignore boxes")
 
     def float_list(values: np.ndarray) -> tf.train.Feature:
         return tf.train.Feature(float_list=tf.train.FloatList(value=values.astype(np.float32).tolist()))
@@ -99,11 +114,12 @@ def encode_example(filename: str, jpeg_bytes: bytes, boxes: np.ndarray) -> bytes
     features = {
         FILENAME_KEY: bytes_feature(filename.encode("utf-8")),
         IMAGE_KEY: bytes_feature(jpeg_bytes),
-        XMIN_KEY: float_list(xmin),
-        YMIN_KEY: float_list(ymin),
-        XMAX_KEY: float_list(xmax),
-        YMAX_KEY: float_list(ymax),
     }
+    # Columns of [ymin, xmin, ymax, xmax] in the order of BOX_KEYS (xmin, ymin, xmax, ymax).
+    for column, key in zip((1, 0, 3, 2), BOX_KEYS):
+        features[key] = float_list(boxes[:, column])
+        if len(ignore_boxes):
+            features[IGNORE_PREFIX + key] = float_list(ignore_boxes[:, column])
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 

@@ -150,7 +150,9 @@ def train(config, num_steps=None):
 
     replica_step = tf.function(replica_step, jit_compile=tc.xla)
 
-    @tf.function
+    # One trace for every batch: the box axes (most faces / ignore regions of an image in
+    # the batch) vary, and the spec of the distributed iterator leaves them None.
+    @tf.function(input_signature=[iterator.element_spec])
     def distributed_step(batch):
         out = strategy.run(replica_step, args=(batch,))
         reduced = {}
@@ -206,6 +208,7 @@ def train(config, num_steps=None):
                     tf.summary.scalar(f"matches/level_{level}", int(count))
                 tf.summary.scalar("ohem/positives", int(out["num_mined_positives"].numpy().sum()))
                 tf.summary.scalar("ohem/negatives", int(out["num_mined_negatives"].numpy().sum()))
+                tf.summary.scalar("matches/ignored", int(out["num_ignored"]))
         if step % tc.checkpoint_every == 0 or step == num_steps:
             manager.save(checkpoint_number=step)
         if tc.eval_every and (step % tc.eval_every == 0 or step == num_steps):

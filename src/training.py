@@ -36,7 +36,8 @@ def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matchin
     Args:
         model: a FaceBoxes.
         batch: a dict with 'images' float32 [B, H, W, 3] in [0, 1], 'boxes' float32 [B, N, 4],
-            'num_boxes' int32 [B].
+            'num_boxes' int32 [B]; optionally 'ignore_boxes' float32 [B, M, 4] and
+            'num_ignore' int32 [B] (ignore regions).
         loss_weights: (localization_weight, classification_weight).
         ohem_params: an OHEMParams.
         matching_threshold: float.
@@ -49,7 +50,7 @@ def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matchin
         'regularization_loss', plus the int statistics of `FaceBoxes.loss`.
     """
     out = model.loss(batch["images"], batch["boxes"], batch["num_boxes"], ohem_params,
-                     matching_threshold)
+                     matching_threshold, batch.get("ignore_boxes"), batch.get("num_ignore"))
     reg = regularization_loss(model.regularized_kernels(), weight_decay)
     total = (loss_weights[0] * out["localization_loss"] + loss_weights[1] * out["classification_loss"]
              + reg)

@@ -12,6 +12,12 @@ whenever two faces shared that anchor, forced matches here are distinct: ground-
 are processed from the smallest area to the largest (small faces have the fewest good
 anchors), and each takes its best-IoU anchor among those not already force-matched to an
 earlier box. So every ground-truth box with positive area keeps at least one anchor.
+
+Ignore regions (this project's addition; faces nobody is sure of, such as a teacher's
+low-confidence boxes or WIDER's ``invalid`` faces): an anchor that is not matched to a face
+but overlaps an ignore region (IoU >= IGNORE_IOU_THRESHOLD, or its centre inside the region)
+is IGNORED: neither positive nor negative, so a doubtful face is never trained as
+background. Matches to faces always win over ignore regions.
 """
 import tensorflow as tf
 
@@ -19,9 +25,39 @@ from src import box_utils
 
 # IoU above which an anchor is a positive (FaceBoxes paper, Sec. 3.4; upstream config).
 MATCHING_THRESHOLD = 0.35
+# An unmatched anchor with at least this IoU with an ignore region (or its centre inside
+# one) is ignored. Below the matching threshold, so anchors that would have been positives
+# for that face are all covered.
+IGNORE_IOU_THRESHOLD = 0.3
+# Values of `matches` that are not ground-truth indices.
+BACKGROUND = -1
+IGNORED = -2
 
 
-def match_anchors(anchors, boxes, num_boxes, threshold=MATCHING_THRESHOLD):
+def ignored_anchors(anchors, ignore_boxes, num_ignore):
+    """Which anchors touch an ignore region (IoU >= IGNORE_IOU_THRESHOLD or centre inside).
+
+    Args:
+        anchors: a float tensor with shape [A, 4].
+        ignore_boxes: a float tensor with shape [B, M, 4], zero padded after num_ignore[b].
+        num_ignore: an int32 tensor with shape [B].
+
+    Returns:
+        a bool tensor with shape [B, A].
+    """
+    ignore_boxes = tf.convert_to_tensor(ignore_boxes, tf.float32)
+    valid = tf.sequence_mask(num_ignore, tf.shape(ignore_boxes)[1])  # [B, M]
+    overlaps = box_utils.iou(ignore_boxes, anchors)  # [B, M, A]
+    centres = (anchors[:, :2] + anchors[:, 2:]) / 2.0  # [A, 2]
+    inside = tf.logical_and(
+        tf.reduce_all(centres[None, None] >= ignore_boxes[:, :, None, :2], axis=-1),
+        tf.reduce_all(centres[None, None] <= ignore_boxes[:, :, None, 2:], axis=-1))  # [B, M, A]
+    hit = tf.logical_or(overlaps >= IGNORE_IOU_THRESHOLD, inside)
+    return tf.reduce_any(tf.logical_and(hit, valid[:, :, None]), axis=1)
+
+
+def match_anchors(anchors, boxes, num_boxes, threshold=MATCHING_THRESHOLD, ignore_boxes=None,
+                  num_ignore=None):
     """Matches anchors to ground-truth boxes for a batch.
 
     Args:
@@ -29,10 +65,13 @@ def match_anchors(anchors, boxes, num_boxes, threshold=MATCHING_THRESHOLD):
         boxes: a float tensor with shape [B, N, 4], zero padded after num_boxes[b] boxes.
         num_boxes: an int32 tensor with shape [B].
         threshold: float, the IoU of a threshold match.
+        ignore_boxes: an optional float tensor with shape [B, M, 4], ignore regions, zero
+            padded after num_ignore[b].
+        num_ignore: an int32 tensor with shape [B] (required with ignore_boxes).
 
     Returns:
         an int32 tensor with shape [B, A]: the index of the matched ground-truth box in
-        boxes[b], or -1 for background.
+        boxes[b], BACKGROUND (-1), or IGNORED (-2).
     """
     boxes = tf.convert_to_tensor(boxes, tf.float32)
     num_boxes = tf.convert_to_tensor(num_boxes, tf.int32)
@@ -72,10 +111,15 @@ def match_anchors(anchors, boxes, num_boxes, threshold=MATCHING_THRESHOLD):
         body,
         (tf.constant(0), tf.zeros([batch_size, num_anchors], tf.bool),
          -tf.ones([batch_size, num_anchors], tf.int32)))
-    return tf.where(forced >= 0, forced, matches)
+    matches = tf.where(forced >= 0, forced, matches)
+    if ignore_boxes is not None:
+        ignored = ignored_anchors(anchors, ignore_boxes, num_ignore)
+        matches = tf.where(tf.logical_and(matches < 0, ignored), IGNORED, matches)
+    return matches
 
 
-def create_targets(anchors, boxes, num_boxes, threshold=MATCHING_THRESHOLD):
+def create_targets(anchors, boxes, num_boxes, threshold=MATCHING_THRESHOLD, ignore_boxes=None,
+                   num_ignore=None):
     """Matches and regression targets for a batch.
 
     Args:
@@ -83,13 +127,15 @@ def create_targets(anchors, boxes, num_boxes, threshold=MATCHING_THRESHOLD):
         boxes: a float tensor with shape [B, N, 4], zero padded.
         num_boxes: an int32 tensor with shape [B].
         threshold: float, the IoU of a threshold match.
+        ignore_boxes, num_ignore: optional ignore regions, see `match_anchors`.
 
     Returns:
-        matches: an int32 tensor with shape [B, A], ground-truth index or -1.
+        matches: an int32 tensor with shape [B, A], ground-truth index, BACKGROUND (-1) or
+            IGNORED (-2).
         regression_targets: a float tensor with shape [B, A, 4], encoded [ty, tx, th, tw] for
             matched anchors, zeros elsewhere.
     """
-    matches = match_anchors(anchors, boxes, num_boxes, threshold)
+    matches = match_anchors(anchors, boxes, num_boxes, threshold, ignore_boxes, num_ignore)
     # A zero row appended so the gather is valid even with no boxes at all.
     boxes = tf.pad(boxes, [[0, 0], [0, 1], [0, 0]])  # [B, N+1, 4]
     matched_boxes = tf.gather(boxes, tf.maximum(matches, 0), batch_dims=1)  # [B, A, 4]

@@ -238,8 +238,8 @@ def test_fused_decode_and_crop_matches_augment_on_decoded_image(tmp_path):
     for index, batch in enumerate(batches):
         jpeg, boxes = by_name[batch['filenames'][0]]
         decoded = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)
-        image, new_boxes = aug.augment(decoded, tf.constant(boxes), size,
-                                       element_seed(seed, index))
+        image, new_boxes, _ = aug.augment(decoded, tf.constant(boxes), size,
+                                          element_seed(seed, index))
         count = batch['num_boxes'][0]
         np.testing.assert_allclose(batch['boxes'][0, :count], new_boxes.numpy(), atol=1e-6)
         # Partial JPEG decoding may differ slightly at the window border (chroma

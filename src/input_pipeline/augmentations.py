@@ -15,6 +15,10 @@ per-step seeds with ``split_step_seeds``; the input pipeline uses the same split
 fused decode-and-crop path makes exactly the choices ``augment`` would make.
 
 Probability branches use ``tf.cond`` so that the skipped work is not computed.
+
+Ignore regions (float32 [M, 4], same convention; faces nobody is sure of) ride along with
+the geometric steps: they never steer the crop window, are kept when they intersect it at
+all (clipped to it), are not jittered, and are flipped with the image.
 """
 import collections
 
@@ -148,16 +152,19 @@ def sample_crop_window(image_shape, boxes, seed):
     return crop_window, window, cropped
 
 
-def crop_boxes_to_window(boxes, window):
+def crop_boxes_to_window(boxes, window, min_overlap=CROP_MIN_BOX_OVERLAP):
     """Applies the crop rules to boxes: drop, clip, re-normalize to the window.
 
     A box is dropped when it lies completely outside the window, or when less than
-    CROP_MIN_BOX_OVERLAP of its own area lies inside the window (a box of zero area is
-    dropped too). Kept boxes are clipped to the window and expressed in its frame.
+    ``min_overlap`` of its own area lies inside the window (with a positive ``min_overlap``
+    a box of zero area is dropped too). Kept boxes are clipped to the window and expressed
+    in its frame.
 
     Args:
         boxes: a float32 tensor of shape [N, 4], normalized ymin, xmin, ymax, xmax.
         window: a float32 tensor of shape [4], normalized ymin, xmin, ymax, xmax.
+        min_overlap: float, the fraction of a box's area that must lie inside the window
+            (CROP_MIN_BOX_OVERLAP for faces, 0 for ignore regions).
 
     Returns:
         new_boxes: a float32 tensor of shape [M, 4], M <= N, normalized to the window.
@@ -172,7 +179,7 @@ def crop_boxes_to_window(boxes, window):
     inter_w = tf.maximum(tf.minimum(xmax, w_xmax) - tf.maximum(xmin, w_xmin), 0.0)
     area = tf.maximum(ymax - ymin, 0.0) * tf.maximum(xmax - xmin, 0.0)
     overlap = inter_h * inter_w / tf.maximum(area, _EPSILON)
-    keep = tf.logical_not(completely_outside) & (overlap >= CROP_MIN_BOX_OVERLAP)
+    keep = tf.logical_not(completely_outside) & (overlap >= min_overlap)
 
     kept = tf.boolean_mask(boxes, keep)
     origin = tf.stack([w_ymin, w_xmin, w_ymin, w_xmin])
@@ -340,10 +347,14 @@ def flip_left_right(image, boxes):
         boxes: a float32 tensor of shape [N, 4]; the new xmin is 1 - old xmax and the new
             xmax is 1 - old xmin.
     """
+    return tf.reverse(image, axis=[1]), flip_boxes_left_right(boxes)
+
+
+def flip_boxes_left_right(boxes):
+    """Mirrors boxes horizontally: float32 [N, 4] -> [N, 4], xmin' = 1 - xmax, xmax' = 1 - xmin."""
     _check_boxes(boxes)
     ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=1)
-    flipped = tf.stack([ymin, 1.0 - xmax, ymax, 1.0 - xmin], axis=1)
-    return tf.reverse(image, axis=[1]), flipped
+    return tf.stack([ymin, 1.0 - xmax, ymax, 1.0 - xmin], axis=1)
 
 
 def random_flip_left_right(image, boxes, seed):
@@ -367,7 +378,7 @@ def random_flip_left_right(image, boxes, seed):
 # All of them.
 # ---------------------------------------------------------------------------------------
 
-def augment_after_crop(image, boxes, image_size, seeds):
+def augment_after_crop(image, boxes, image_size, seeds, ignore_boxes=None):
     """Augmentations 2-6 (everything after the crop), in the upstream order.
 
     Args:
@@ -375,19 +386,52 @@ def augment_after_crop(image, boxes, image_size, seeds):
         boxes: a float32 tensor of shape [N, 4], normalized ymin, xmin, ymax, xmax.
         image_size: a pair of ints (height, width), the training size.
         seeds: a StepSeeds from ``split_step_seeds``.
+        ignore_boxes: an optional float32 tensor of shape [M, 4] (default: none).
 
     Returns:
         image: a float32 tensor of static shape [height, width, 3], values in [0, 1].
         boxes: a float32 tensor of shape [N, 4].
+        ignore_boxes: a float32 tensor of shape [M, 4] (flipped with the image).
     """
+    ignore_boxes = _as_ignore_boxes(ignore_boxes)
     image = resize(image, image_size)
     image = random_colour_distortions(image, seeds.colour)
     image = random_pixel_value_scale(image, seeds.pixel_scale)
     boxes = random_jitter_boxes(boxes, seeds.jitter)
-    return random_flip_left_right(image, boxes, seeds.flip)
+
+    def flip():
+        flipped_image, flipped_boxes = flip_left_right(image, boxes)
+        return flipped_image, flipped_boxes, flip_boxes_left_right(ignore_boxes)
+
+    return tf.cond(_coin(FLIP_PROBABILITY, seeds.flip), flip,
+                   lambda: (image, boxes, ignore_boxes))
 
 
-def augment(image, boxes, image_size, seed):
+def _as_ignore_boxes(ignore_boxes):
+    """None -> float32 [0, 4]; otherwise a checked float32 [M, 4] tensor."""
+    if ignore_boxes is None:
+        return tf.zeros([0, 4], tf.float32)
+    ignore_boxes = tf.convert_to_tensor(ignore_boxes, tf.float32)
+    _check_boxes(ignore_boxes)
+    return ignore_boxes
+
+
+def crop_ignore_boxes(ignore_boxes, window):
+    """Ignore regions after the crop: kept if they touch the window, clipped, re-normalized.
+
+    With the whole-image window [0, 0, 1, 1] (no crop) every region is kept unchanged.
+
+    Args:
+        ignore_boxes: a float32 tensor of shape [M, 4] of regions with positive area.
+        window: a float32 tensor of shape [4] (from ``sample_crop_window``).
+
+    Returns:
+        a float32 tensor of shape [K, 4], K <= M.
+    """
+    return crop_boxes_to_window(ignore_boxes, window, min_overlap=0.0)[0]
+
+
+def augment(image, boxes, image_size, seed, ignore_boxes=None):
     """All upstream training augmentations on a decoded image, in the upstream order.
 
     Args:
@@ -395,11 +439,15 @@ def augment(image, boxes, image_size, seed):
         boxes: a float32 tensor of shape [N, 4], normalized ymin, xmin, ymax, xmax.
         image_size: a pair of ints (height, width), the training size.
         seed: an int tensor of shape [2], the per-example seed.
+        ignore_boxes: an optional float32 tensor of shape [M, 4] (default: none).
 
     Returns:
         image: a float32 tensor of static shape [height, width, 3], values in [0, 1].
-        boxes: a float32 tensor of shape [M, 4], M <= N.
+        boxes: a float32 tensor of shape [K, 4], K <= N.
+        ignore_boxes: a float32 tensor of shape [L, 4], L <= M.
     """
+    ignore_boxes = _as_ignore_boxes(ignore_boxes)
     seeds = split_step_seeds(seed)
-    image, boxes, _ = random_crop(image, boxes, seeds.crop)
-    return augment_after_crop(image, boxes, image_size, seeds)
+    image, boxes, window = random_crop(image, boxes, seeds.crop)
+    ignore_boxes = crop_ignore_boxes(ignore_boxes, window)
+    return augment_after_crop(image, boxes, image_size, seeds, ignore_boxes)

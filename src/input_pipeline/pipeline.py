@@ -8,7 +8,14 @@ Each batch is a dict:
     'boxes': float32 [B, N, 4], zero padded beyond each image's box count, N the largest
         box count in the batch (may be 0);
     'num_boxes': int32 [B];
+    'ignore_boxes': float32 [B, M, 4], the ignore regions (faces nobody is sure of), zero
+        padded likewise;
+    'num_ignore': int32 [B];
     'filenames': string [B], the example's ``filename`` feature.
+
+The box axes N and M vary from batch to batch (the most boxes of an image in the batch);
+``element_spec`` leaves them None, so a training step traced with that spec as its input
+signature compiles once.
 
 Training batches have a static shape [batch_size, height, width, 3]. The random crop is
 fused into JPEG decoding: the crop window is sampled from the shape in the JPEG header
@@ -101,7 +108,7 @@ def element_seed(base_seed, index):
     return tf.stack([tf.cast(base_seed, tf.int64), tf.cast(index, tf.int64)])
 
 
-def decode_crop_and_augment(jpeg, boxes, image_size, seed):
+def decode_crop_and_augment(jpeg, boxes, image_size, seed, ignore_boxes=None):
     """All training augmentations, with the random crop done while decoding the JPEG.
 
     Makes the same random choices as ``augmentations.augment`` with the same seed.
@@ -111,11 +118,15 @@ def decode_crop_and_augment(jpeg, boxes, image_size, seed):
         boxes: a float32 tensor of shape [N, 4], normalized ymin, xmin, ymax, xmax.
         image_size: a pair of ints (height, width), the training size.
         seed: an int tensor of shape [2], the per-example seed.
+        ignore_boxes: an optional float32 tensor of shape [L, 4], the ignore regions.
 
     Returns:
         image: a float32 tensor of static shape [height, width, 3], values in [0, 1].
         boxes: a float32 tensor of shape [M, 4], M <= N.
+        ignore_boxes: a float32 tensor of shape [K, 4], K <= L.
     """
+    if ignore_boxes is None:
+        ignore_boxes = tf.zeros([0, 4], tf.float32)
     seeds = augmentations.split_step_seeds(seed)
     crop_window, window, cropped = augmentations.sample_crop_window(
         tf.io.extract_jpeg_shape(jpeg), boxes, seeds.crop)
@@ -124,7 +135,8 @@ def decode_crop_and_augment(jpeg, boxes, image_size, seed):
     boxes = tf.cond(cropped,
                     lambda: augmentations.crop_boxes_to_window(boxes, window)[0],
                     lambda: boxes)
-    return augmentations.augment_after_crop(image, boxes, image_size, seeds)
+    ignore_boxes = augmentations.crop_ignore_boxes(ignore_boxes, window)
+    return augmentations.augment_after_crop(image, boxes, image_size, seeds, ignore_boxes)
 
 
 def _decode(jpeg):
@@ -133,11 +145,14 @@ def _decode(jpeg):
     return tf.image.convert_image_dtype(image, tf.float32)
 
 
-def _as_element(image, boxes, filename):
+def _as_element(image, boxes, ignore_boxes, filename):
     return {'images': image,
             'boxes': boxes,
             'num_boxes': tf.shape(boxes, out_type=tf.int32)[0],
+            'ignore_boxes': ignore_boxes,
+            'num_ignore': tf.shape(ignore_boxes, out_type=tf.int32)[0],
             'filenames': filename}
+
 
 
 def build_dataset(filenames, *, training, batch_size, image_size, deterministic=False,
@@ -195,12 +210,13 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
     def make_example(index, serialized):
         example = parse_example(serialized)
         if augment:
-            image, boxes = decode_crop_and_augment(example['image'], example['boxes'],
-                                                   image_size, element_seed(base_seed, index))
+            image, boxes, ignore_boxes = decode_crop_and_augment(
+                example['image'], example['boxes'], image_size, element_seed(base_seed, index),
+                example['ignore_boxes'])
         else:
             image = augmentations.resize(_decode(example['image']), image_size)
-            boxes = example['boxes']
-        return _as_element(image, boxes, example['filename'])
+            boxes, ignore_boxes = example['boxes'], example['ignore_boxes']
+        return _as_element(image, boxes, ignore_boxes, example['filename'])
 
     dataset = tf.data.Dataset.from_tensor_slices(files)
     dataset = dataset.shuffle(len(files), seed=base_seed, reshuffle_each_iteration=True)
@@ -236,7 +252,8 @@ def _build_eval_dataset(files, batch_size, image_size, repeat, skip_bad_examples
 
     def make_example(serialized):
         example = parse_example(serialized)
-        return _as_element(_decode(example['image']), example['boxes'], example['filename'])
+        return _as_element(_decode(example['image']), example['boxes'], example['ignore_boxes'],
+                           example['filename'])
 
     dataset = tf.data.TFRecordDataset(files)
     if repeat:
