@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the training and validation shards of configs/realfaces.json from the real-photo
+# collection (folder layout described in the README, "Training on real photos").
+# Usage: prepare_data/build_realfaces.sh REALFACES_DIR [OUT_DIR]   (OUT_DIR default: data/realfaces)
+# Re-running is cheap: labelling and mosaics skip what exists; shards need --overwrite, so
+# existing shard folders are kept and reported.
+set -euo pipefail
+R=${1:?usage: $0 REALFACES_DIR [OUT_DIR]}
+OUT=${2:-data/realfaces}
+L=$OUT/labels
+cd "$(dirname "$0")/.."
+py() { python3 "$@"; }
+
+# 1. Labels: human VOC boxes where they exist, the YuNet teacher elsewhere.
+py prepare_data/prepare_voc.py --annotations_dir "$R/mask_scenes/annotations" --image_dir "$R/mask_scenes/images" --output_dir "$L/mask_scenes"
+py prepare_data/prepare_voc.py --annotations_dir "$R/ffhq_masked/annotations" --image_dir "$R/ffhq_masked/images" --output_dir "$L/ffhq_masked"
+py prepare_data/prepare_voc.py --annotations_dir "$R/helmet_scenes/annotations" --image_dir "$R/helmet_scenes/images" --output_dir "$L/helmet_heads" --classes none --ignore_classes head,helmet
+py prepare_data/label_with_teacher.py --image_dir "$R/lfw" --output_dir "$L/lfw"
+py prepare_data/label_with_teacher.py --image_dir "$R/portraits" --output_dir "$L/portraits"
+py prepare_data/label_with_teacher.py --image_dir "$R/helmet_scenes/images" --output_dir "$L/helmet_scenes" --extra_ignore "$L/helmet_heads"
+
+# 2. Mosaics: LFW, portrait and masked-FFHQ tiles on real-scene or plain canvases.
+py prepare_data/make_mosaics.py --output_dir "$OUT/mosaics" --num_images 5000 --size 640 --seed 0 \
+  --tiles "$R/lfw:$L/lfw:1.0" --tiles "$R/portraits:$L/portraits:1.0" --tiles "$R/ffhq_masked/images:$L/ffhq_masked:0.3" \
+  --scenes "$R/helmet_scenes/images:$L/helmet_scenes:1.0" --scenes "$R/mask_scenes/images:$L/mask_scenes:0.5"
+
+# 3. Shards: mosaics, and the scenes as they are. Validation: FDDB folds 01-05.
+shards() { [ -e "$3/shard-0000.tfrecords" ] && { echo "kept: $3"; return; }; py create_tfrecords.py --image_dir "$1" --annotations_dir "$2" --output "$3" --num_shards "$4"; }
+shards "$OUT/mosaics/images" "$OUT/mosaics/annotations" "$OUT/shards/train/mosaics" 20
+shards "$R/mask_scenes/images" "$L/mask_scenes" "$OUT/shards/train/mask_scenes" 4
+shards "$R/helmet_scenes/images" "$L/helmet_scenes" "$OUT/shards/train/helmet_scenes" 8
+shards "$R/ffhq_masked/images" "$L/ffhq_masked" "$OUT/shards/train/ffhq_masked" 2
+[ -d "$OUT/fddb_val" ] || py prepare_data/prepare_fddb.py --fddb_dir "$R/fddb_val" --output_dir "$OUT/fddb_val" --folds 1-5
+shards "$OUT/fddb_val/images" "$OUT/fddb_val/annotations" "$OUT/shards/val" 1
