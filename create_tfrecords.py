@@ -123,9 +123,11 @@ def build_record(annotation_path: str, image_dir: str) -> tuple[bytes, collectio
         raise SkipItem("size_mismatch", f"{annotation_path}: annotation says {annotation.width}x"
                                         f"{annotation.height} but {image_path} is {checked.width}x{checked.height}")
     boxes, dropped, clipped = clip_and_normalize(annotation.boxes, checked.width, checked.height)
+    # Ignore regions follow the same clipping; they are not counted as boxes.
+    ignore_boxes, _, _ = clip_and_normalize(annotation.ignore_boxes, checked.width, checked.height)
     counts = collections.Counter(reencoded=int(checked.reencoded), dropped_boxes=dropped,
                                  clipped_boxes=clipped, empty_images=int(len(boxes) == 0))
-    return encode_example(annotation.filename, checked.data, boxes), counts
+    return encode_example(annotation.filename, checked.data, boxes, ignore_boxes), counts
 
 
 def create_tfrecords(image_dir: str, annotations_dir: str, output_dir: str, num_shards: int, *,
