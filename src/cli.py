@@ -1,0 +1,74 @@
+"""The command-line error policy shared by the scripts: user errors are one line, bugs are tracebacks.
+
+A mistake of the user (a missing or unreadable path, a file of the wrong format, a corrupt model or
+checkpoint, a bad argument value) ends the script with ONE line on stderr, ``error: <what>: <why>``,
+and exit code 2. A script's ``--debug`` flag re-raises instead, with the full traceback. Anything
+else (a real bug) is not caught and gives its traceback as usual.
+
+Usage in a script::
+
+    from src.cli import UserError, report_errors
+
+    def main(argv=None):
+        args = parse_args(argv)           # the parser also defines --debug (add_debug_flag)
+        if not os.path.exists(args.input):
+            raise UserError(f"{args.input}: no such file")
+        ...
+
+    if __name__ == "__main__":
+        sys.exit(report_errors(main))
+"""
+import os
+import sys
+
+__all__ = ["UserError", "USER_ERRORS", "add_debug_flag", "format_error", "report_errors"]
+
+
+class UserError(Exception):
+    """A mistake of the user (bad path, value, file): printed as one line."""
+
+
+# What report_errors treats as the user's mistake by default: UserError and the OS errors about paths
+# (missing, existing, a folder where a file was expected or the reverse, no permission).
+USER_ERRORS = (UserError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+               PermissionError)
+
+
+def add_debug_flag(parser):
+    """Adds the ``--debug`` flag (full tracebacks instead of one-line errors) to an argparse parser."""
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")
+    return parser
+
+
+def format_error(error):
+    """The one-line text of `error`: ``<file>: <reason>`` for OS errors, else str(error), newlines folded."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+        if error.filename2 is not None:
+            text = f"{error.filename} -> {error.filename2}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+        if isinstance(error, KeyError) and len(error.args) == 1:
+            text = str(error.args[0])
+    return " ".join(text.split())
+
+
+def report_errors(main, argv=None, user_errors=USER_ERRORS):
+    """Runs ``main(argv)`` and returns its exit code (None counts as 0).
+
+    On an exception of `user_errors` prints ``error: <message>`` (one line) to stderr and returns 2,
+    unless ``--debug`` is among the arguments (`argv`, default ``sys.argv[1:]``): then it re-raises.
+    """
+    if argv is None:
+        argv = sys.argv[1:]
+    argv = list(argv)
+    try:
+        code = main(argv)
+    except user_errors as e:
+        if "--debug" in argv:
+            raise
+        sys.stdout.flush()
+        print(f"error: {format_error(e)}", file=sys.stderr)
+        return 2
+    return 0 if code is None else code
