@@ -19,9 +19,11 @@ Usage in a script::
         sys.exit(report_errors(main))
 """
 import os
+import re
 import sys
+import tempfile
 
-__all__ = ["UserError", "USER_ERRORS", "add_debug_flag", "format_error", "report_errors"]
+__all__ = ["UserError", "USER_ERRORS", "add_debug_flag", "format_error", "import_tensorflow", "report_errors"]
 
 
 class UserError(Exception):
@@ -72,3 +74,45 @@ def report_errors(main, argv=None, user_errors=USER_ERRORS):
         print(f"error: {format_error(e)}", file=sys.stderr)
         return 2
     return 0 if code is None else code
+
+
+# Lines TensorFlow's C++ start-up writes to stderr before its logging is set up, ignoring
+# TF_CPP_MIN_LOG_LEVEL (e.g. "I0000 00:00:... port.cc:153] oneDNN custom operations are on ...").
+_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_LOG_LINE = re.compile(r"^([IWE])\d{4} \d\d:\d\d:")
+
+
+def import_tensorflow():
+    """Imports and returns TensorFlow, honouring TF_CPP_MIN_LOG_LEVEL for its start-up messages too.
+
+    TensorFlow 2.21 prints a few C++ log lines while it is imported (the oneDNN notice) even with
+    TF_CPP_MIN_LOG_LEVEL set. With the level at 1 (2, 3) this drops the INFO (and WARNING, ERROR)
+    lines written to stderr during the import and the absl preamble; everything else is passed on.
+    With the level unset or 0 it is a plain import.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0").strip()
+    level = int(level) if level.isdigit() else 0
+    if level < 1:
+        import tensorflow
+        return tensorflow
+    hidden = "IWE"[:min(level, 3)]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", errors="replace")
+            for line in text.splitlines(keepends=True):
+                match = _LOG_LINE.match(line)
+                if line.startswith(_ABSL_PREAMBLE) or (match and match.group(1) in hidden):
+                    continue
+                sys.stderr.write(line)
+            sys.stderr.flush()
+    return tensorflow
