@@ -42,12 +42,23 @@ def parse_args(argv=None):
                         help='detection format: 0 rectangle (left top width height score), '
                              '1 ellipse (major minor angle cx cy score)')
     parser.add_argument('--no_plot', action='store_true', help='do not write the ROC plot')
+    parser.add_argument('--at_fp', default=str(fddb.REPORT_FALSE_POSITIVES),
+                        help='comma-separated false-positive budgets to report the TPRs at, e.g. '
+                             '47,100 for a partial FDDB of 133 images (47 FP ~ 1000 FP on all 2,845)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     args = parse_args(argv)
+    try:
+        budgets = [int(value) for value in args.at_fp.split(',')]
+        if any(budget < 0 for budget in budgets):
+            raise ValueError
+    except ValueError:
+        print('error: --at_fp: expected comma-separated non-negative integers, got %r' % args.at_fp,
+              file=sys.stderr)
+        return 2
     start = time.time()
     try:
         images = fddb.load_problem(
@@ -62,12 +73,13 @@ def main(argv=None):
     disc_path, cont_path = fddb.write_roc(args.prefix, curve)
     if not args.no_plot:
         save_roc_plot(args.prefix + 'ROC.png', curve)
-    tpr = fddb.tpr_at_false_positives(curve)
     num_dets = sum(len(image.detections) for image in images)
-    print('%d images, %d faces, %d detections: discrete TPR %.4f at %d false positives '
-          '(wrote %s, %s) in %.1f s' % (len(images), curve.num_faces, num_dets, tpr,
-                                        fddb.REPORT_FALSE_POSITIVES, disc_path, cont_path,
-                                        time.time() - start))
+    at = '; '.join('discrete TPR %.4f, continuous %.4f at %d false positives'
+                   % (fddb.tpr_at_false_positives(curve, budget),
+                      fddb.tpr_at_false_positives(curve, budget, continuous=True), budget)
+                   for budget in budgets)
+    print('%d images, %d faces, %d detections: %s (wrote %s, %s) in %.1f s'
+          % (len(images), curve.num_faces, num_dets, at, disc_path, cont_path, time.time() - start))
     return 0
 
 

@@ -287,7 +287,15 @@ def test_evaluate_script_writes_official_files(tmp_path, capsys):
     with open(prefix + 'ContROC.txt') as f:
         assert f.read().splitlines() == ['%g 1' % ((15 / 36 + 33 / 45) / 3), '%g 1' % (15 / 36 / 3), '0 0']
     assert os.path.getsize(prefix + 'ROC.png') > 0
-    assert 'discrete TPR 0.3333 at 1000' in capsys.readouterr().out
+    continuous = (15 / 36 + 33 / 45) / 3
+    assert 'discrete TPR 0.3333, continuous %.4f at 1000 false positives' % continuous in capsys.readouterr().out
+    # Budgets of a partial FDDB: at 0 FP no row qualifies except the sentinel (TPR 0).
+    code = evaluate_fddb.main(['-a', os.path.join(root, 'ell.txt'), '-d', os.path.join(root, 'det.txt'),
+                               '-i', os.path.join(root, 'pics'), '-l', os.path.join(root, 'list.txt'),
+                               '-r', prefix, '--no_plot', '--at_fp', '0,1'])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert 'discrete TPR 0.0000, continuous 0.0000 at 0 false positives; discrete TPR 0.3333, continuous %.4f at 1 false' % continuous in out
 
 
 def test_detection_for_unlisted_image_is_a_clear_error(tmp_path):

@@ -375,15 +375,16 @@ def evaluate(images, detection_ellipses=False, progress=None):
     return roc_curve(counts, num_faces)
 
 
-def tpr_at_false_positives(curve, max_false_positives=REPORT_FALSE_POSITIVES):
-    """Discrete TPR at a false-positive budget.
+def tpr_at_false_positives(curve, max_false_positives=REPORT_FALSE_POSITIVES, continuous=False):
+    """Discrete (or continuous) TPR at a false-positive budget.
 
     The rule: take the rows with the largest FP count that does not exceed the budget, and
-    among them the highest discrete TPR. Returns 0.0 when no row qualifies.
+    among them the highest TPR. Returns 0.0 when no row qualifies.
 
     Args:
         curve: RocCurve.
         max_false_positives: int.
+        continuous: report the continuous TPR (summed overlaps) instead of the discrete one.
 
     Returns:
         float.
@@ -393,7 +394,8 @@ def tpr_at_false_positives(curve, max_false_positives=REPORT_FALSE_POSITIVES):
     if not np.any(allowed):
         return 0.0
     best_fp = fp[allowed].max()
-    return float(curve.tpr_discrete[fp == best_fp].max())
+    tpr = curve.tpr_continuous if continuous else curve.tpr_discrete
+    return float(tpr[fp == best_fp].max())
 
 
 def format_roc(curve):
