@@ -11,6 +11,14 @@ code alike (v1 control flow, TensorArrayV3 from tf.map_fn, NonMaxSuppressionV3).
 Example:
     detector = FaceDetector('model/facebox.pb')
     boxes, scores = detector(rgb_image_uint8, score_threshold=0.5)
+    detector = FaceDetector('model/facebox.pb', max_dimension=1024)   # for camera photos
+
+Image size: the network runs on the image as given, so its anchors (32 to 512 px) are in the
+image's pixels. In a huge photo (e.g. 4000x3000 from a phone camera) a face filling a good part
+of the frame is far larger than the 512 px anchor and is missed, and the run is slow (the cost
+grows with the pixel count). Set `max_dimension` (1024 is a good value, the training size of
+the WIDER recipe) to downscale such photos first; boxes still come back in the original pixels.
+For small faces in small images, `min_dimension` upscales instead.
 """
 import logging
 import os
@@ -38,7 +46,7 @@ class FaceDetector:
     """
 
     def __init__(self, model_path, gpu_memory_fraction=0.25, visible_device_list='0',
-                 min_dimension=None):
+                 min_dimension=None, max_dimension=None):
         """Loads the graph.
 
         Args:
@@ -54,15 +62,28 @@ class FaceDetector:
             min_dimension: int or None. When set, images whose smaller side is below it are
                 upscaled (bilinear) so that side equals it before detection, and boxes are
                 mapped back to the original pixels. The upstream advises 768 for small faces.
+            max_dimension: int or None. When set, images whose longer side exceeds it are
+                downscaled (antialiased, aspect ratio kept) so that side equals it before
+                detection, and boxes are mapped back to the original pixels. Without it a huge
+                photo runs at full size: slow, and faces larger than the network's largest
+                anchor (512 px) are missed. 1024 is a good value for camera photos. It wins over
+                min_dimension when both apply.
 
         Raises:
             FileNotFoundError: `model_path` does not exist.
+            IsADirectoryError: `model_path` is a directory.
+            TypeError: an argument of the wrong type (the message names it).
             ValueError: the file is not a GraphDef, lacks the expected nodes, or an argument
                 is out of range.
         """
+        if (isinstance(gpu_memory_fraction, bool)
+                or not isinstance(gpu_memory_fraction, (int, float, np.integer, np.floating))):
+            raise TypeError('gpu_memory_fraction must be a number in (0, 1], got %r'
+                            % (gpu_memory_fraction,))
         if not 0.0 < float(gpu_memory_fraction) <= 1.0:
             raise ValueError('gpu_memory_fraction must be in (0, 1], got %r' % gpu_memory_fraction)
-        self._min_dimension = _check_min_dimension(min_dimension)
+        self._min_dimension = _check_dimension('min_dimension', min_dimension)
+        self._max_dimension = _check_dimension('max_dimension', max_dimension)
         _configure_gpus(gpu_memory_fraction, visible_device_list)
         graph_def = _read_graph_def(model_path)
         self.model_path = model_path
@@ -78,33 +99,43 @@ class FaceDetector:
             lambda images, size: pruned(_resize_uint8(images, size)),
             input_signature=[images_spec, tf.TensorSpec([2], tf.int32)]
         ).get_concrete_function()
+        self._detect_downscaled = tf.function(
+            lambda images, size: pruned(_resize_uint8(images, size, antialias=True)),
+            input_signature=[images_spec, tf.TensorSpec([2], tf.int32)]
+        ).get_concrete_function()
 
-    def __call__(self, image, score_threshold=0.5, min_dimension=None):
+    def __call__(self, image, score_threshold=0.5, min_dimension=None, max_dimension=None):
         """Detects faces in one image.
 
         Args:
             image: uint8 numpy array, RGB [H, W, 3]; grayscale [H, W] or [H, W, 1] and RGBA
                 [H, W, 4] are converted (alpha dropped).
-            score_threshold: float, detections with score > score_threshold are returned (strict,
-                as the upstream FaceDetector).
+            score_threshold: a real number in [0, 1]; detections with score > score_threshold
+                are returned (strict, as the upstream FaceDetector).
             min_dimension: int or None, overrides the constructor's min_dimension for this call;
                 0 disables upscaling.
+            max_dimension: int or None, overrides the constructor's max_dimension for this call;
+                0 disables downscaling.
 
         Returns:
-            boxes: float32 [N, 4], pixels of `image`, [ymin, xmin, ymax, xmax].
+            boxes: float32 [N, 4], pixels of `image` (the original, also when it was resized
+                for detection), [ymin, xmin, ymax, xmax].
             scores: float32 [N], in the graph's order (descending for an NMS graph).
 
         Raises:
-            ValueError: not uint8, empty, wrong number of dimensions or channels.
+            TypeError: `image` is not a numpy array, or `score_threshold` not a real number.
+            ValueError: not uint8, empty, wrong number of dimensions or channels; a
+                score_threshold outside [0, 1]; a negative min/max_dimension.
         """
         rgb = _to_rgb_uint8(image, 'image')
-        target = self._target_size(rgb.shape, min_dimension)
+        score_threshold = _check_score_threshold(score_threshold)
+        target = self._target_size(rgb.shape, min_dimension, max_dimension)
         boxes, scores, num_boxes = self._run(rgb[np.newaxis], target)  # rgb[None] is a view
         return _select(boxes.numpy()[0], scores.numpy()[0], int(num_boxes.numpy()[0]),
                        score_threshold, rgb.shape)
 
     def detect_batch(self, images, score_threshold=0.5, min_dimension=None,
-                     max_batch_size=DEFAULT_MAX_BATCH_SIZE):
+                     max_batch_size=DEFAULT_MAX_BATCH_SIZE, max_dimension=None):
         """Detects faces in several images, batching those of equal (network input) size.
 
         Args:
@@ -113,21 +144,23 @@ class FaceDetector:
             score_threshold: float, as for __call__.
             min_dimension: int or None, as for __call__.
             max_batch_size: int >= 1, at most this many images go through the graph at once.
+            max_dimension: int or None, as for __call__.
 
         Returns:
             list of (boxes float32 [N_i, 4] pixels [ymin, xmin, ymax, xmax] of image i,
             scores float32 [N_i]), in the order of `images`.
 
         Raises:
-            ValueError: an image is invalid (the message names its index), or
-                max_batch_size < 1.
+            TypeError, ValueError: as for __call__ (an invalid image is named by its index),
+                or max_batch_size < 1.
         """
         if int(max_batch_size) < 1:
             raise ValueError('max_batch_size must be >= 1, got %r' % max_batch_size)
+        score_threshold = _check_score_threshold(score_threshold)
         rgbs = [_to_rgb_uint8(image, 'images[%d]' % i) for i, image in enumerate(images)]
         groups = {}
         for index, rgb in enumerate(rgbs):
-            target = self._target_size(rgb.shape, min_dimension)
+            target = self._target_size(rgb.shape, min_dimension, max_dimension)
             key = (rgb.shape[:2], target)
             groups.setdefault(key, []).append(index)
         results = [None] * len(rgbs)
@@ -143,7 +176,12 @@ class FaceDetector:
         return results
 
     def _run(self, batch, target):
-        """Runs the graph on uint8 [b, H, W, 3], first upscaled to `target` (h, w) unless None.
+        """Runs the graph on uint8 [b, H, W, 3], first resized to `target` unless None.
+
+        Args:
+            batch: uint8 [b, H, W, 3].
+            target: None, or ((height, width), downscale): the size to resize to, bilinear
+                when upscaling, antialiased bilinear when downscaling.
 
         Returns the graph's eager outputs: boxes float32 [b, max_boxes, 4] normalized,
         scores float32 [b, max_boxes], num_boxes int32 [b].
@@ -151,33 +189,67 @@ class FaceDetector:
         batch = tf.convert_to_tensor(batch)
         if target is None:
             return self._detect(batch)
-        return self._detect_upscaled(batch, tf.constant(target, tf.int32))
+        size, downscale = target
+        detect = self._detect_downscaled if downscale else self._detect_upscaled
+        return detect(batch, tf.constant(size, tf.int32))
 
-    def _target_size(self, shape, min_dimension):
-        """(height, width) to upscale an image of `shape` to, or None to run it as is."""
+    def _target_size(self, shape, min_dimension, max_dimension=None):
+        """((height, width), downscale) to resize an image of `shape` to, or None to run it as is.
+
+        min_dimension upscales so the smaller side equals it; max_dimension then caps the
+        longer side of the result (downscaling a large original), so it wins when both apply.
+        """
         if min_dimension is None:
             min_dimension = self._min_dimension
         else:
-            min_dimension = _check_min_dimension(min_dimension)
-        if not min_dimension:
+            min_dimension = _check_dimension('min_dimension', min_dimension)
+        if max_dimension is None:
+            max_dimension = self._max_dimension
+        else:
+            max_dimension = _check_dimension('max_dimension', max_dimension)
+        height, width = int(shape[0]), int(shape[1])
+        smaller, longer = min(height, width), max(height, width)
+        scale, fixed_side, fixed = 1.0, None, None
+        if min_dimension and smaller < min_dimension:
+            scale, fixed_side, fixed = min_dimension / smaller, smaller, min_dimension
+        if max_dimension and longer * scale > max_dimension:
+            scale, fixed_side, fixed = max_dimension / longer, longer, max_dimension
+        if fixed is None:
             return None
-        height, width = shape[0], shape[1]
-        smaller = min(height, width)
-        if smaller >= min_dimension:
+        # The side that sets the scale gets exactly the wanted size; the other is rounded.
+        new_height = fixed if height == fixed_side else max(1, int(round(height * scale)))
+        new_width = fixed if width == fixed_side else max(1, int(round(width * scale)))
+        if (new_height, new_width) == (height, width):
             return None
-        scale = min_dimension / smaller
-        new_height = min_dimension if height == smaller else int(round(height * scale))
-        new_width = min_dimension if width == smaller else int(round(width * scale))
-        return new_height, new_width
+        return (new_height, new_width), scale < 1.0
 
 
-def _check_min_dimension(min_dimension):
-    """Validates min_dimension: None or an int >= 0 (0 and None both mean off)."""
-    if min_dimension is None:
+def _is_real_number(value):
+    """True for Python and numpy ints and floats (bool excluded)."""
+    return (not isinstance(value, (bool, np.bool_))
+            and isinstance(value, (int, float, np.integer, np.floating)))
+
+
+def _check_dimension(name, value):
+    """Validates min_dimension / max_dimension: None or an integer >= 0 (0 and None mean off)."""
+    if value is None:
         return None
-    if isinstance(min_dimension, bool) or int(min_dimension) != min_dimension or min_dimension < 0:
-        raise ValueError('min_dimension must be None or an integer >= 0, got %r' % min_dimension)
-    return int(min_dimension)
+    if not _is_real_number(value):
+        raise TypeError('%s must be None or an integer >= 0, got %r (%s)'
+                        % (name, value, type(value).__name__))
+    if not np.isfinite(value) or int(value) != value or value < 0:
+        raise ValueError('%s must be None or an integer >= 0, got %r' % (name, value))
+    return int(value)
+
+
+def _check_score_threshold(score_threshold):
+    """Validates score_threshold: a real number in [0, 1]; returns it as a float."""
+    if not _is_real_number(score_threshold):
+        raise TypeError('score_threshold must be a real number in [0, 1], got %r (%s)'
+                        % (score_threshold, type(score_threshold).__name__))
+    if not 0.0 <= float(score_threshold) <= 1.0:  # also refuses NaN
+        raise ValueError('score_threshold must be in [0, 1], got %r' % score_threshold)
+    return float(score_threshold)
 
 
 def _configure_gpus(gpu_memory_fraction, visible_device_list):
@@ -201,6 +273,12 @@ def _configure_gpus(gpu_memory_fraction, visible_device_list):
 
 def _read_graph_def(model_path):
     """Reads a serialized GraphDef from `model_path`."""
+    if not isinstance(model_path, (str, bytes, os.PathLike)):
+        raise TypeError('model_path must be a path (str), got %r (%s)'
+                        % (model_path, type(model_path).__name__))
+    if os.path.isdir(model_path):
+        raise IsADirectoryError('model path is a directory, not a frozen graph (.pb) file: %s'
+                                % model_path)
     if not os.path.isfile(model_path):
         raise FileNotFoundError('model file not found: %s' % model_path)
     graph_def = tf.compat.v1.GraphDef()
@@ -232,9 +310,13 @@ def _prune_graph(graph_def, model_path):
                          fetches=[tensor(name) for name in _OUTPUT_NAMES])
 
 
-def _resize_uint8(images, size):
-    """Bilinear resize: uint8 [b, H, W, 3], int32 [2] (height, width) -> uint8 [b, h, w, 3]."""
-    resized = tf.image.resize(tf.cast(images, tf.float32), size, method='bilinear')
+def _resize_uint8(images, size, antialias=False):
+    """Bilinear resize: uint8 [b, H, W, 3], int32 [2] (height, width) -> uint8 [b, h, w, 3].
+
+    antialias=True (for downscaling) widens the filter to the scale, so no detail aliases.
+    """
+    resized = tf.image.resize(tf.cast(images, tf.float32), size, method='bilinear',
+                              antialias=antialias)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
 
@@ -246,9 +328,12 @@ def _to_rgb_uint8(image, what):
         what: str naming the argument in error messages.
 
     Raises:
+        TypeError: not a numpy array.
         ValueError: with a one-line message naming `what` and the problem.
     """
-    image = np.asarray(image)
+    if not isinstance(image, np.ndarray):
+        raise TypeError('%s must be a numpy array (uint8 RGB [H, W, 3]), got %s; convert with '
+                        'np.asarray(...)' % (what, type(image).__name__))
     if image.dtype != np.uint8:
         raise ValueError('%s must be a uint8 array (0..255), got dtype %s; convert float images '
                          'with (255 * image).round().astype(np.uint8)' % (what, image.dtype))

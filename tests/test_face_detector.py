@@ -270,3 +270,117 @@ def test_gpu_options_after_initialization_are_logged_not_raised(tf1_model, monke
     assert 'GPU options not applied' in caplog.text
     boxes, _ = detector(_random_image(32, 32))
     assert boxes.shape[1] == 4
+
+
+# --- argument checks and max_dimension ----------------------------------------------------
+
+SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             'model', 'facebox.pb')
+
+
+@pytest.mark.parametrize('threshold, error, message', [
+    ('0.5', TypeError, 'score_threshold'),        # numpy raised a UFuncTypeError on '>' before
+    (None, TypeError, 'score_threshold'),
+    ([0.5], TypeError, 'score_threshold'),
+    (True, TypeError, 'score_threshold'),
+    (1.5, ValueError, r'score_threshold must be in \[0, 1\]'),
+    (-0.1, ValueError, r'score_threshold must be in \[0, 1\]'),
+    (float('nan'), ValueError, r'score_threshold must be in \[0, 1\]'),
+])
+def test_bad_score_threshold_is_named(detector, threshold, error, message):
+    image = _random_image(32, 32)
+    with pytest.raises(error, match=message):
+        detector(image, score_threshold=threshold)
+    with pytest.raises(error, match=message):
+        detector.detect_batch([image], score_threshold=threshold)
+
+
+def test_numpy_scalar_thresholds_are_accepted(detector):
+    image = _random_image(48, 48, seed=3)
+    expected, _ = detector(image, score_threshold=0.25)
+    for threshold in (np.float32(0.25), np.float64(0.25)):
+        boxes, _ = detector(image, score_threshold=threshold)
+        np.testing.assert_array_equal(boxes, expected)
+    boxes, _ = detector(image, score_threshold=0)  # an int is a real number too
+    assert len(boxes) >= len(expected)
+
+
+def test_image_must_be_a_numpy_array(detector):
+    as_list = _random_image(8, 8).tolist()
+    with pytest.raises(TypeError, match='image must be a numpy array'):
+        detector(as_list)
+    with pytest.raises(TypeError, match=r'images\[0\] must be a numpy array'):
+        detector.detect_batch([as_list])
+
+
+def test_model_path_that_is_a_directory_says_so(tmp_path):
+    with pytest.raises(IsADirectoryError, match='is a directory'):
+        FaceDetector(str(tmp_path))
+
+
+@pytest.mark.parametrize('value, error', [(-1, ValueError), (10.5, ValueError), ('1024', TypeError)])
+def test_max_dimension_is_validated(tf1_model, detector, value, error):
+    with pytest.raises(error, match='max_dimension must be None or an integer >= 0'):
+        FaceDetector(tf1_model[0], max_dimension=value)
+    with pytest.raises(error, match='max_dimension must be None or an integer >= 0'):
+        detector(_random_image(32, 32), max_dimension=value)
+
+
+def test_max_dimension_downscales_and_maps_boxes_back(bright_detector):
+    image = np.zeros((300, 500, 3), np.uint8)
+    image[100:200, 150:350] = 255  # box [100, 150, 200, 350]
+    expected = np.array([[100, 150, 200, 350]], np.float32)
+    boxes, _ = bright_detector(image)
+    np.testing.assert_allclose(boxes, expected, atol=1e-3)
+    # Longer side 500 -> 100: the graph sees 60x100 and the box comes back in 300x500 pixels,
+    # up to one downscaled pixel (5 original pixels) of antialiasing blur at the edges.
+    for detector_boxes in (bright_detector(image, max_dimension=100)[0],
+                           bright_detector.detect_batch([image], max_dimension=100)[0][0]):
+        np.testing.assert_allclose(detector_boxes, expected, atol=5.0)
+    # An image within the limit is not resized; 0 switches the limit off.
+    np.testing.assert_array_equal(bright_detector(image, max_dimension=500)[0], boxes)
+    np.testing.assert_array_equal(bright_detector(image, max_dimension=0)[0], boxes)
+
+
+def test_max_dimension_wins_over_min_dimension(detector):
+    # 40x200: min_dimension 100 would upscale to 100x500; max_dimension 250 caps it at 50x250.
+    image = _random_image(40, 200, seed=21)
+    assert detector._target_size(image.shape, 100, 250) == ((50, 250), False)
+    assert detector._target_size(image.shape, 0, 100) == ((20, 100), True)
+    assert detector._target_size(image.shape, 0, 200) is None
+    assert detector._target_size(image.shape, 100, 500) == ((100, 500), False)  # as before
+
+
+@pytest.fixture(scope='module')
+def huge_astronaut():
+    """skimage's astronaut (512x512, face near x1, y1, x2, y2 = 172, 58, 272, 178) at 4000x3000."""
+    skimage_data = pytest.importorskip('skimage.data')
+    small = skimage_data.astronaut()
+    return _tf_resize_uint8(small, (3000, 4000), antialias=False)
+
+
+def _tf_resize_uint8(image, size, antialias):
+    """The resize FaceDetector applies: float bilinear (antialiased when asked), rounded."""
+    resized = tf.image.resize(image.astype(np.float32), size, method='bilinear', antialias=antialias)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
+
+
+def test_huge_photo_with_max_dimension_gives_original_pixel_boxes(huge_astronaut):
+    assert huge_astronaut.shape == (3000, 4000, 3)
+    detector = FaceDetector(SHIPPED_MODEL, max_dimension=1024)
+    boxes, scores = detector(huge_astronaut, score_threshold=0.05)
+    # The same model on the photo downscaled to 768x1024 by hand, its boxes scaled back.
+    small = _tf_resize_uint8(huge_astronaut, (768, 1024), antialias=True)
+    plain = FaceDetector(SHIPPED_MODEL)
+    small_boxes, small_scores = plain(small, score_threshold=0.05)
+    assert len(small_scores) > 0  # the shipped model fires somewhere; which boxes does not matter
+    scale = np.array([3000 / 768, 4000 / 1024, 3000 / 768, 4000 / 1024], np.float32)
+    assert boxes.shape == small_boxes.shape
+    np.testing.assert_allclose(scores, small_scores, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(boxes, small_boxes * scale, rtol=1e-5, atol=1e-2)
+    assert boxes[:, 2].max() <= 3000 + 1e-2 and boxes[:, 3].max() <= 4000 + 1e-2
+    # The per-call value overrides the constructor's; detect_batch agrees.
+    same_boxes, _ = plain(huge_astronaut, score_threshold=0.05, max_dimension=1024)
+    np.testing.assert_allclose(same_boxes, boxes, rtol=0, atol=1e-3)
+    (batch_boxes, _), = detector.detect_batch([huge_astronaut], score_threshold=0.05)
+    np.testing.assert_allclose(batch_boxes, boxes, rtol=0, atol=1e-3)
