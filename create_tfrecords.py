@@ -22,9 +22,19 @@ empty_images           written with no box (none in the JSON, or all dropped)
 =====================  =====================================================================
 
 The annotation files are sorted by name and shuffled with --seed, then cut into
---num_shards nearly equal consecutive runs, one per shard; so the same inputs and seed give
+--num_shards nearly equal consecutive runs, one per shard (--num_shards is capped at the
+number of annotation files, with a warning); so the same inputs and seed give
 byte-identical shards. Each shard is written to a temporary name in the output folder and
-renamed to ``shard-NNNN.tfrecords`` when complete.
+renamed to ``shard-NNNN.tfrecords`` when complete. When every shard is in place,
+``shards.json`` is written (atomically, last): the number of shards, each shard's record
+count and size, and the counts above. The input pipeline only reads a folder that has it, so
+an interrupted run never looks like a complete dataset. A run that may write (an empty
+folder, or --overwrite) first removes the old ``shards.json`` and the hidden temporary shards
+(``.shard-*.tmp.tfrecords``) a killed run left behind.
+
+User errors (a missing folder, no annotation files, existing shards without --overwrite, no
+valid item at all) end the CLI with one line ``error: <what>: <why>`` and exit code 2;
+``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -39,10 +49,15 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from src.annotations import read_annotation
-from src.box_formats import xyxy_to_yxyx
-from src.datasets.image_io import as_rgb_jpeg
-from src.tfrecords import AtomicShardWriter, encode_example, shard_index, shard_name
+from src.cli import UserError, add_debug_flag, import_tensorflow, report_errors
+
+import_tensorflow()  # before src.tfrecords: keeps TF's start-up lines to TF_CPP_MIN_LOG_LEVEL
+
+from src.annotations import read_annotation  # noqa: E402
+from src.box_formats import xyxy_to_yxyx  # noqa: E402
+from src.datasets.image_io import as_rgb_jpeg, is_unsafe_filename  # noqa: E402
+from src.tfrecords import (MANIFEST_NAME, TEMPORARY_SHARD_PATTERN, AtomicShardWriter,  # noqa: E402
+                           encode_example, read_manifest, shard_index, shard_name, write_manifest)
 
 logger = logging.getLogger("create_tfrecords")
 
@@ -58,11 +73,12 @@ class SkipItem(Exception):
         self.reason = reason
 
 
-def is_unsafe_filename(filename: str) -> bool:
-    """True if `filename` is absolute or has a '..' component (would leave the image folder)."""
-    if os.path.isabs(filename) or filename.startswith(("/", "\\")) or os.path.splitdrive(filename)[0]:
-        return True
-    return any(part == ".." for part in filename.replace("\\", "/").split("/"))
+class CreateTfrecordsError(UserError, ValueError):
+    """A user error that stops the whole run (bad folder, no input, existing shards...)."""
+
+
+__all__ = ["COUNT_KEYS", "CreateTfrecordsError", "SkipItem", "build_record", "clip_and_normalize",
+           "create_tfrecords", "is_unsafe_filename", "main"]
 
 
 def clip_and_normalize(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, int, int]:
@@ -102,9 +118,13 @@ def build_record(annotation_path: str, image_dir: str) -> tuple[bytes, collectio
     """
     try:
         annotation = read_annotation(annotation_path)
-    except (ValueError, OSError, UnicodeDecodeError) as error:
-        raise SkipItem("bad_annotation", str(error) if isinstance(error, ValueError)
-                       else f"{annotation_path}: cannot read ({error})") from None
+    except UnicodeDecodeError as error:  # a ValueError whose text does not name the file
+        raise SkipItem("bad_annotation", f"{annotation_path}: not UTF-8 text ({error.reason} at byte "
+                                         f"{error.start})") from None
+    except ValueError as error:
+        raise SkipItem("bad_annotation", str(error)) from None
+    except OSError as error:
+        raise SkipItem("bad_annotation", f"{annotation_path}: cannot read ({error.strerror or error})") from None
     if is_unsafe_filename(annotation.filename):
         raise SkipItem("unsafe_filename", f"{annotation_path}: filename '{annotation.filename}' "
                                           "leaves the image folder (absolute or '..')")
@@ -133,16 +153,16 @@ def build_record(annotation_path: str, image_dir: str) -> tuple[bytes, collectio
 def create_tfrecords(image_dir: str, annotations_dir: str, output_dir: str, num_shards: int, *,
                      seed: int = 0, overwrite: bool = False, num_workers: int = 2,
                      show_progress: bool = True) -> collections.Counter:
-    """Writes every valid annotated image of `annotations_dir` into `num_shards` shards.
+    """Writes every valid annotated image of `annotations_dir` into shards and a shards.json.
 
     Args:
         image_dir: folder of the images.
-        annotations_dir: folder of the ``*.json`` annotations.
-        output_dir: destination folder of ``shard-NNNN.tfrecords``.
-        num_shards: number of shards (>= 1); shards may be empty if there are fewer items.
+        annotations_dir: folder of the ``*.json`` annotations (at least one).
+        output_dir: destination folder of ``shard-NNNN.tfrecords`` and ``shards.json``.
+        num_shards: number of shards (>= 1); capped at the number of annotation files.
         seed: seed of the deterministic shuffle.
-        overwrite: allow replacing existing shards; stale shards with an index >= num_shards
-            are then removed after the new ones are written.
+        overwrite: allow replacing existing shards; stale shards with an index >= the number
+            written are then removed after the new ones are written.
         num_workers: threads that read and check images (order of the output is unaffected).
         show_progress: show a tqdm bar.
 
@@ -150,22 +170,39 @@ def create_tfrecords(image_dir: str, annotations_dir: str, output_dir: str, num_
         Counter with the COUNT_KEYS (see the module docstring).
 
     Raises:
-        ValueError: on num_shards < 1, a missing input folder, or existing shards without `overwrite`.
+        CreateTfrecordsError (a ValueError): num_shards < 1, a missing input folder, no
+            annotation file, existing shards without `overwrite`, or no item written at all
+            (the new empty shards are then removed and no shards.json is written).
     """
     if num_shards < 1:
-        raise ValueError(f"--num_shards must be >= 1, got {num_shards}")
-    for folder in (image_dir, annotations_dir):
+        raise CreateTfrecordsError(f"--num_shards must be >= 1, got {num_shards}")
+    for flag, folder in (("--image_dir", image_dir), ("--annotations_dir", annotations_dir)):
         if not os.path.isdir(folder):
-            raise ValueError(f"{folder}: folder not found")
+            raise CreateTfrecordsError(f"{folder}: folder not found ({flag})")
+    annotation_paths = sorted(glob.glob(os.path.join(glob.escape(annotations_dir), "*.json")))
+    if not annotation_paths:
+        raise CreateTfrecordsError(f"{annotations_dir}: no *.json annotation files (--annotations_dir)")
+    if num_shards > len(annotation_paths):
+        logger.warning("--num_shards %d is more than the %d annotation files: writing %d shards",
+                       num_shards, len(annotation_paths), len(annotation_paths))
+        num_shards = len(annotation_paths)
+
+    created = not os.path.isdir(output_dir)
     os.makedirs(output_dir, exist_ok=True)
-    existing = sorted(path for path in glob.glob(os.path.join(output_dir, "shard-*.tfrecords"))
+    existing = sorted(path for path in glob.glob(os.path.join(glob.escape(output_dir), "shard-*.tfrecords"))
                       if shard_index(path) is not None)
     if existing and not overwrite:
-        raise ValueError(f"{output_dir}: already holds {len(existing)} shard files; pass --overwrite to replace them")
+        raise CreateTfrecordsError(f"{output_dir}: already holds {len(existing)} shard files; "
+                                   "pass --overwrite to replace them")
+    # From here on the folder is ours to write: first mark it incomplete (no manifest), and drop
+    # the temporary shards of a killed run.
+    manifest_path = os.path.join(output_dir, MANIFEST_NAME)
+    if os.path.lexists(manifest_path):
+        os.remove(manifest_path)
+    for stale in glob.glob(os.path.join(glob.escape(output_dir), TEMPORARY_SHARD_PATTERN)):
+        logger.info("removing %s (left by an interrupted run)", stale)
+        os.remove(stale)
 
-    annotation_paths = sorted(glob.glob(os.path.join(annotations_dir, "*.json")))
-    if not annotation_paths:
-        logger.warning("%s: no *.json annotation files", annotations_dir)
     order = np.random.default_rng(seed).permutation(len(annotation_paths))
     counts: collections.Counter = collections.Counter({key: 0 for key in COUNT_KEYS})
 
@@ -175,6 +212,7 @@ def create_tfrecords(image_dir: str, annotations_dir: str, output_dir: str, num_
         except SkipItem as skip:
             return skip
 
+    written = []  # (path, number of records) of each new shard
     progress = tqdm(total=len(annotation_paths), desc="tfrecords", unit="img", disable=not show_progress)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
         for shard, indices in enumerate(np.array_split(order, num_shards)):
@@ -189,37 +227,52 @@ def create_tfrecords(image_dir: str, annotations_dir: str, output_dir: str, num_
                     writer.write(record)
                     counts.update(item_counts)
                     counts["written"] += 1
+            written.append((writer.path, writer.num_written))
     progress.close()
     for path in existing:
         if shard_index(path) >= num_shards:
             os.remove(path)
+    if counts["written"] == 0:
+        for path, _ in written:
+            os.remove(path)
+        if created:
+            os.rmdir(output_dir)
+        skipped = ", ".join(f"{key}={counts[key]}" for key in COUNT_KEYS if counts[key])
+        raise CreateTfrecordsError(f"{annotations_dir}: none of the {len(annotation_paths)} annotation files "
+                                   f"gave a valid item ({skipped}); no shards written")
+    write_manifest(output_dir, written, extra={"counts": {key: int(counts[key]) for key in COUNT_KEYS},
+                                               "seed": seed})
     return counts
 
 
 def main(argv=None) -> int:
+    """The CLI; returns the exit code (user errors: one ``error:`` line on stderr and 2)."""
+    return report_errors(_main, argv)
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         description="Write images/ + annotations/*.json as sharded tfrecords "
-                    "(features: filename, image, xmin, ymin, xmax, ymax normalized).",
+                    "(features: filename, image, xmin, ymin, xmax, ymax normalized) and shards.json.",
         epilog="example: python create_tfrecords.py --image_dir data/wider_prepared/images "
                "--annotations_dir data/wider_prepared/annotations --output data/train_shards "
                "--num_shards 150 --seed 0",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--image_dir", required=True, help="folder of the images")
     parser.add_argument("--annotations_dir", required=True, help="folder of the annotation JSON files")
-    parser.add_argument("--output", required=True, help="output folder for shard-NNNN.tfrecords")
-    parser.add_argument("--num_shards", type=int, default=1, help="number of shards")
+    parser.add_argument("--output", required=True, help="output folder for shard-NNNN.tfrecords and shards.json")
+    parser.add_argument("--num_shards", type=int, default=1,
+                        help="number of shards (at most one per annotation file)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the deterministic shuffle")
     parser.add_argument("--overwrite", action="store_true", help="replace shards already in --output")
     parser.add_argument("--num_workers", type=int, default=2, help="threads that read and check images")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        counts = create_tfrecords(args.image_dir, args.annotations_dir, args.output, args.num_shards,
-                                  seed=args.seed, overwrite=args.overwrite, num_workers=args.num_workers)
-    except ValueError as error:
-        logger.error("%s", error)
-        return 2
-    logger.info("done: %d shards in %s; %s", args.num_shards, args.output,
+    counts = create_tfrecords(args.image_dir, args.annotations_dir, args.output, args.num_shards,
+                              seed=args.seed, overwrite=args.overwrite, num_workers=args.num_workers)
+    logger.info("done: %d shards and %s in %s; %s", read_manifest(args.output)["num_shards"],
+                MANIFEST_NAME, args.output,
                 ", ".join(f"{key}={counts[key]}" for key in COUNT_KEYS))
     return 0
 

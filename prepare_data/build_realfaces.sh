@@ -2,8 +2,8 @@
 # Builds the training and validation shards of configs/realfaces.json from the real-photo
 # collection (folder layout described in the README, "Training on real photos").
 # Usage: prepare_data/build_realfaces.sh REALFACES_DIR [OUT_DIR]   (OUT_DIR default: data/realfaces)
-# Re-running is cheap: labelling and mosaics skip what exists; shards need --overwrite, so
-# existing shard folders are kept and reported.
+# Re-running is cheap: labelling and mosaics skip what exists; complete shard folders (with
+# shards.json) are kept and reported, incomplete ones are written again.
 set -euo pipefail
 R=${1:?usage: $0 REALFACES_DIR [OUT_DIR]}
 OUT=${2:-data/realfaces}
@@ -25,7 +25,8 @@ py prepare_data/make_mosaics.py --output_dir "$OUT/mosaics" --num_images 5000 --
   --scenes "$R/helmet_scenes/images:$L/helmet_scenes:1.0" --scenes "$R/mask_scenes/images:$L/mask_scenes:0.5"
 
 # 3. Shards: mosaics, and the scenes as they are. Validation: FDDB folds 01-05.
-shards() { [ -e "$3/shard-0000.tfrecords" ] && { echo "kept: $3"; return; }; py create_tfrecords.py --image_dir "$1" --annotations_dir "$2" --output "$3" --num_shards "$4"; }
+# A folder with shards.json is complete and kept; one without it (an interrupted or older run) is rewritten.
+shards() { [ -e "$3/shards.json" ] && { echo "kept: $3"; return; }; py create_tfrecords.py --image_dir "$1" --annotations_dir "$2" --output "$3" --num_shards "$4" --overwrite; }
 shards "$OUT/mosaics/images" "$OUT/mosaics/annotations" "$OUT/shards/train/mosaics" 20
 shards "$R/mask_scenes/images" "$L/mask_scenes" "$OUT/shards/train/mask_scenes" 4
 shards "$R/helmet_scenes/images" "$L/helmet_scenes" "$OUT/shards/train/helmet_scenes" 8

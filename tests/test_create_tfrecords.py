@@ -5,6 +5,7 @@ by the image width/height.
 """
 import glob
 import io
+import json
 import os
 
 import numpy as np
@@ -14,7 +15,8 @@ from PIL import Image
 
 import create_tfrecords as ct
 from src.annotations import Annotation, write_annotation
-from src.tfrecords import encode_example, feature_spec, shard_index, shard_name
+from src.input_pipeline.pipeline import list_shards
+from src.tfrecords import MANIFEST_NAME, encode_example, feature_spec, read_manifest, shard_index, shard_name
 
 
 def jpeg_bytes(width, height, seed=0, mode="RGB"):
@@ -74,7 +76,8 @@ def test_round_trip_boxes_and_bytes(good_set, tmp_path):
     root, boxes = good_set
     counts = run(root, str(tmp_path / "out"), num_shards=3)
     assert counts["written"] == 6 and counts["empty_images"] == 1 and counts["reencoded"] == 0
-    assert sorted(os.listdir(tmp_path / "out")) == [shard_name(k) for k in range(3)]  # no temporary files
+    # no temporary files; the manifest last
+    assert sorted(os.listdir(tmp_path / "out")) == [shard_name(k) for k in range(3)] + [MANIFEST_NAME]
     records = read_records(str(tmp_path / "out"))
     assert sorted(records) == [name + ".jpg" for name in boxes]
     assert sorted(r["shard"] for r in records.values()) == [0, 0, 1, 1, 2, 2]
@@ -144,16 +147,112 @@ def test_existing_shards_need_overwrite_and_stale_ones_are_removed(good_set, tmp
     with pytest.raises(ValueError, match="already holds 4 shard files; pass --overwrite"):
         run(root, out, num_shards=2)
     run(root, out, num_shards=2, overwrite=True)
-    assert sorted(os.listdir(out)) == [shard_name(0), shard_name(1)]
+    assert sorted(os.listdir(out)) == [shard_name(0), shard_name(1), MANIFEST_NAME]
     assert len(read_records(out)) == 6
+    assert read_manifest(out)["num_shards"] == 2 and len(list_shards(out)) == 2
 
 
-def test_more_shards_than_items_gives_empty_shards(good_set, tmp_path):
+def test_num_shards_is_capped_at_the_number_of_annotation_files(good_set, tmp_path, caplog):
     root, _ = good_set
-    counts = run(root, str(tmp_path / "out"), num_shards=8)
+    counts = run(root, str(tmp_path / "out"), num_shards=50)
     assert counts["written"] == 6
-    sizes = [sum(1 for _ in tf.data.TFRecordDataset(str(tmp_path / "out" / shard_name(k)))) for k in range(8)]
-    assert sizes == [1, 1, 1, 1, 1, 1, 0, 0]
+    assert "--num_shards 50 is more than the 6 annotation files: writing 6 shards" in caplog.text
+    assert sorted(os.listdir(tmp_path / "out")) == [shard_name(k) for k in range(6)] + [MANIFEST_NAME]
+    sizes = [sum(1 for _ in tf.data.TFRecordDataset(str(tmp_path / "out" / shard_name(k)))) for k in range(6)]
+    assert sizes == [1] * 6
+
+
+def test_manifest_lists_every_shard_with_its_records_size_and_the_counts(good_set, tmp_path):
+    root, _ = good_set
+    out = str(tmp_path / "out")
+    add_item(root, "missing", 30, 30, [[1, 1, 5, 5]], data=False)
+    counts = run(root, out, num_shards=3, seed=4)
+    manifest = read_manifest(out)
+    sizes = [sum(1 for _ in tf.data.TFRecordDataset(os.path.join(out, shard_name(k)))) for k in range(3)]
+    assert manifest["format"] == "faceboxes-tf shards" and manifest["version"] == 1
+    assert manifest["num_shards"] == 3 and manifest["num_records"] == 6 == sum(sizes)
+    assert manifest["shards"] == [{"file": shard_name(k), "records": sizes[k],
+                                   "bytes": os.path.getsize(os.path.join(out, shard_name(k)))} for k in range(3)]
+    assert manifest["counts"] == dict(counts) and manifest["counts"]["missing_image"] == 1
+    assert manifest["seed"] == 4
+    assert list_shards(out) == [os.path.join(out, shard_name(k)) for k in range(3)]
+
+
+def test_overwrite_removes_a_killed_runs_temporary_shards_and_old_manifest(good_set, tmp_path):
+    """kill -9 during a run leaves a hidden temporary shard and no manifest: the set is refused, and the
+    next run allowed to write removes the leftovers."""
+    root, _ = good_set
+    out = tmp_path / "out"
+    run(root, str(out), num_shards=4)
+    # What kill -9 in the middle of an --overwrite run leaves: the manifest already gone, shard 2 being
+    # written under its temporary name (src.atomic_io.temporary_sibling), shard 3 an old one.
+    (out / MANIFEST_NAME).unlink()
+    stale = out / ".shard-0002.12345.0123456789ab.tmp.tfrecords"
+    stale.write_bytes(b"half a shard")
+    with pytest.raises(FileNotFoundError, match="no shards.json: the shard set is incomplete"):
+        list_shards(str(out))
+    with pytest.raises(ValueError, match="already holds 4 shard files; pass --overwrite"):
+        run(root, str(out), num_shards=4)
+    assert stale.exists()  # a run that may not write touches nothing
+    run(root, str(out), num_shards=4, overwrite=True)
+    assert sorted(os.listdir(out)) == [shard_name(k) for k in range(4)] + [MANIFEST_NAME]
+    assert len(list_shards(str(out))) == 4
+    # A folder without shards may be written without --overwrite; its leftovers go too.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / ".shard-0000.1.aaaaaaaaaaaa.tmp.tfrecords").write_bytes(b"x")
+    run(root, str(fresh), num_shards=1)
+    assert sorted(os.listdir(fresh)) == [shard_name(0), MANIFEST_NAME]
+
+
+def test_an_overwrite_run_drops_the_old_manifest_before_replacing_shards(good_set, tmp_path, monkeypatch):
+    """If an --overwrite run stops after some shards, the old shards.json must not vouch for the mix."""
+    root, _ = good_set
+    out = str(tmp_path / "out")
+    run(root, out, num_shards=3)
+    original = ct.build_record
+    calls = []
+
+    def fail_on_the_fourth(path, image_dir):
+        calls.append(path)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(path, image_dir)
+    monkeypatch.setattr(ct, "build_record", fail_on_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        run(root, out, num_shards=3, overwrite=True, seed=9, num_workers=1)
+    assert not os.path.exists(os.path.join(out, MANIFEST_NAME))
+    assert sorted(os.listdir(out)) == [shard_name(k) for k in range(3)]  # no temporary file either
+    with pytest.raises(FileNotFoundError, match="no shards.json"):
+        list_shards(out)
+
+
+def test_all_items_skipped_is_an_error_and_leaves_no_shards(tmp_path):
+    root = str(tmp_path / "data")
+    add_item(root, "gone", 30, 30, [[1, 1, 5, 5]], data=False)
+    add_item(root, "bad", 30, 30, [[1, 1, 5, 5]], data=b"not an image")
+    with pytest.raises(ct.CreateTfrecordsError, match=r"none of the 2 annotation files gave a valid item "
+                                                     r"\(missing_image=1, corrupt_image=1\); no shards written"):
+        run(root, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_annotation_folder_is_an_error(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations").mkdir()
+    with pytest.raises(ct.CreateTfrecordsError, match="no \\*.json annotation files"):
+        run(str(tmp_path), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_non_utf8_annotation_is_skipped_with_its_file_name(good_set, tmp_path, caplog):
+    root, _ = good_set
+    bad = os.path.join(root, "annotations", "latin1.json")
+    with open(bad, "wb") as f:
+        f.write('{"filename": "caf\u00e9.jpg"}'.encode("latin-1"))
+    counts = run(root, str(tmp_path / "out"))
+    assert counts["bad_annotation"] == 1 and counts["written"] == 6
+    assert f"skipped: {bad}: not UTF-8 text" in caplog.text
 
 
 def test_encode_example_checks_boxes():
@@ -179,10 +278,16 @@ def test_cli(good_set, tmp_path, caplog, capsys):
             "--output", str(tmp_path / "out"), "--num_shards", "2", "--seed", "3"]
     caplog.set_level("INFO")
     assert ct.main(argv) == 0
-    assert "done: 2 shards" in caplog.text and "written=6" in caplog.text
+    assert "done: 2 shards and shards.json" in caplog.text and "written=6" in caplog.text
+    capsys.readouterr()
     assert ct.main(argv) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'out'}: already holds 2 shard files; "
+                                       "pass --overwrite to replace them\n")
     assert ct.main(argv + ["--num_shards", "0", "--overwrite"]) == 2
-    assert "--num_shards must be >= 1" in caplog.text
+    assert capsys.readouterr().err == "error: --num_shards must be >= 1, got 0\n"
+    with pytest.raises(ct.CreateTfrecordsError):
+        ct.main(argv + ["--debug"])
     with pytest.raises(SystemExit):
         ct.main(["--help"])
     assert "example: python create_tfrecords.py" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())["num_shards"] == 2

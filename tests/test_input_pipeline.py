@@ -9,6 +9,7 @@ import tensorflow as tf
 from src.input_pipeline import augmentations as aug
 from src.input_pipeline.parse import parse_example
 from src.input_pipeline.pipeline import build_dataset, element_seed, list_shards
+from src.tfrecords import ShardSetError, write_manifest
 
 
 def make_example(filename, jpeg, boxes, lengths=None):
@@ -60,13 +61,17 @@ def synthetic_records(count, rng, max_boxes=3, zero_boxes=False):
 
 
 def write_shards(folder, records, num_shards):
-    """Writes records round-robin into shard-NNNN.tfrecords files; returns their paths."""
+    """Writes records round-robin into shard-NNNN.tfrecords files and their shards.json;
+    returns the shard paths."""
     paths = [os.path.join(folder, f'shard-{k:04d}.tfrecords') for k in range(num_shards)]
     writers = [tf.io.TFRecordWriter(path) for path in paths]
+    counts = [0] * num_shards
     for index, (filename, jpeg, boxes) in enumerate(records):
         writers[index % num_shards].write(make_example(filename, jpeg, boxes))
+        counts[index % num_shards] += 1
     for writer in writers:
         writer.close()
+    write_manifest(folder, zip(paths, counts))
     return paths
 
 
@@ -102,9 +107,8 @@ def test_parse_rejects_boxes_outside_unit_range_and_inverted():
 
 
 def test_list_shards(tmp_path):
-    for name in ('shard-0001.tfrecords', 'shard-0000.tfrecords', 'other.txt'):
-        (tmp_path / name).write_bytes(b'')
-    expected = [str(tmp_path / 'shard-0000.tfrecords'), str(tmp_path / 'shard-0001.tfrecords')]
+    expected = write_shards(str(tmp_path), synthetic_records(3, np.random.default_rng(0)), 2)
+    (tmp_path / 'other.txt').write_bytes(b'')
     assert list_shards(tmp_path) == expected
     assert list_shards(str(tmp_path / 'shard-*.tfrecords')) == expected
     assert list_shards(tmp_path / 'other.txt') == [str(tmp_path / 'other.txt')]
@@ -116,6 +120,64 @@ def test_list_shards(tmp_path):
         list_shards(str(tmp_path / 'nothing-*.tfrecords'))
     with pytest.raises(FileNotFoundError, match='missing'):
         list_shards(tmp_path / 'missing')
+
+
+def test_list_shards_needs_a_matching_manifest(tmp_path):
+    """A folder is read only with its shards.json, and only when the files are exactly the listed ones."""
+    records = synthetic_records(4, np.random.default_rng(0))
+    folder = tmp_path / 'set'
+    folder.mkdir()
+    paths = write_shards(str(folder), records, 2)
+    one_file = list_shards(paths[0])  # one explicit file needs no manifest
+    assert one_file == [paths[0]]
+
+    (folder / 'shards.json').rename(tmp_path / 'saved.json')  # an interrupted (or older) run
+    for path in (folder, str(folder / 'shard-*.tfrecords')):
+        with pytest.raises(FileNotFoundError, match='no shards.json: .*re-run create_tfrecords.py --overwrite'):
+            list_shards(path)
+    with pytest.raises(FileNotFoundError, match='no shards.json'):
+        build_dataset(str(folder), training=False, batch_size=1, image_size=None)
+    assert len(as_numpy(build_dataset(paths, training=False, batch_size=1, image_size=None))) == 4  # a list: no manifest
+    (tmp_path / 'saved.json').rename(folder / 'shards.json')
+
+    extra = folder / 'shard-0002.tfrecords'
+    extra.write_bytes(open(paths[0], 'rb').read())
+    with pytest.raises(ShardSetError, match=r'3 shard-\*.tfrecords files but shards.json lists 2 '
+                                            r'\(not listed: shard-0002.tfrecords\)'):
+        list_shards(folder)
+    extra.unlink()
+    os.remove(paths[1])
+    with pytest.raises(ShardSetError, match=r'missing: shard-0001.tfrecords'):
+        list_shards(str(folder))
+    with open(paths[1], 'wb') as f:
+        f.write(b'\0' * 10)  # replaced by another file of another size
+    with pytest.raises(ShardSetError, match='shard-0001.tfrecords: 10 bytes but shards.json says'):
+        list_shards(str(folder))
+    with pytest.raises(ShardSetError, match='shard-0001.tfrecords: 10 bytes'):
+        list_shards(str(folder / '*.tfrecords'))
+
+    (folder / 'shards.json').write_text('{"format": "faceboxes-tf shards"')
+    with pytest.raises(ShardSetError, match='not a valid shards.json'):
+        list_shards(folder)
+
+
+def test_list_shards_glob_checks_every_folder_and_empty_sets(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ('a', 'b'):
+        (tmp_path / name).mkdir()
+        write_shards(str(tmp_path / name), synthetic_records(2, rng), 2)
+    pattern = str(tmp_path / '*' / 'shard-*.tfrecords')
+    assert len(list_shards(pattern)) == 4
+    (tmp_path / 'b' / 'shards.json').unlink()
+    with pytest.raises(FileNotFoundError, match=f'{tmp_path / "b"}: no shards.json'):
+        list_shards(pattern)
+    (tmp_path / 'a' / 'stray.tfrecords').write_bytes(b'')
+    with pytest.raises(ShardSetError, match='stray.tfrecords: matched by .* but not listed'):
+        list_shards(str(tmp_path / 'a' / '*.tfrecords'))
+    (tmp_path / 'empty').mkdir()
+    write_shards(str(tmp_path / 'empty'), [], 1)  # a manifest that says 0 records
+    with pytest.raises(ShardSetError, match='holds no records'):
+        list_shards(tmp_path / 'empty')
 
 
 def test_eval_dataset_keeps_size_order_and_boxes(tmp_path):

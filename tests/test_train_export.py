@@ -14,7 +14,7 @@ from prepare_data.faces import load_background_photos, load_face_sources, make_c
 from src.config import load_config
 from src.evaluation.ap import pairwise_iou
 from src.detector import FaceBoxes
-from src.tfrecords import AtomicShardWriter, encode_example, shard_name
+from src.tfrecords import AtomicShardWriter, encode_example, shard_name, write_manifest
 from src.trainer import train
 
 SIZE = 256
@@ -31,6 +31,7 @@ def write_shards(folder, count, seed, sources, photos):
             boxes = np.array([[f.box[1], f.box[0], f.box[3], f.box[2]] for f in faces]).reshape(-1, 4) / SIZE
             jpeg = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
             writer.write(encode_example(f"{seed}_{k}.jpg", jpeg, boxes))
+    write_manifest(folder, [(writer.path, writer.num_written)])
 
 
 def write_config(path, data_dir, model_dir, eval_every):

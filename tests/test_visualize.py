@@ -11,7 +11,7 @@ from PIL import Image
 
 from src import visualize
 from src.datasets.image_io import encode_jpeg
-from src.tfrecords import AtomicShardWriter, encode_example, shard_name
+from src.tfrecords import AtomicShardWriter, encode_example, shard_name, write_manifest
 
 GREEN = np.array(visualize.BOX_COLOUR)
 
@@ -111,6 +111,7 @@ def _write_shard(folder, count=3):
             image = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
             boxes = np.array([[0.2, 0.1 + 0.25 * j, 0.6, 0.3 + 0.25 * j] for j in range(k)]).reshape(-1, 4)
             writer.write(encode_example(f"img{k}.jpg", encode_jpeg(image), boxes))
+    write_manifest(folder, [(writer.path, writer.num_written)])
 
 
 def test_augmentations_command_and_tiles(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 
 import numpy as np
 from PIL import Image
@@ -37,6 +38,18 @@ class CheckedJpeg:
     height: int
     reencoded: bool
     source_format: str
+
+
+def is_unsafe_filename(filename: str) -> bool:
+    """True if a listed image path would leave its image folder: absolute, or with a '..' part.
+
+    Used by the tools that join a name read from a data file (an annotation JSON's
+    'filename', a WIDER gt line) to an image folder, so a crafted file cannot make them read
+    (or copy into a dataset) files elsewhere.
+    """
+    if os.path.isabs(filename) or filename.startswith(("/", "\\")) or os.path.splitdrive(filename)[0]:
+        return True
+    return any(part == ".." for part in filename.replace("\\", "/").split("/"))
 
 
 def is_jpeg(data: bytes) -> bool:

@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from src.input_pipeline import augmentations
 from src.input_pipeline.parse import parse_example
+from src.tfrecords import MANIFEST_NAME, ShardSetError, verified_shard_files
 
 logger = logging.getLogger(__name__)
 
@@ -48,29 +49,38 @@ _SEED_RANGE = 2 ** 31 - 1
 
 
 def list_shards(path):
-    """Lists the tfrecord shards a directory, glob pattern or file names.
+    """Lists the tfrecord shards of a directory, a glob pattern or one file.
+
+    A directory must be a complete shard set: its ``shards.json`` (written last by
+    create_tfrecords.py) must list exactly its ``shard-*.tfrecords`` files, and the set must
+    hold at least one record (``src.tfrecords.verified_shard_files``). For a glob pattern,
+    the folder of every matched file is checked the same way and every matched file must be
+    listed there. One explicit file path is taken as it is.
 
     Args:
-        path: a directory (its ``shard-*.tfrecords`` files are taken), a glob pattern, or
-            the path of one tfrecord file.
+        path: a directory, a glob pattern, or the path of one tfrecord file.
 
     Returns:
         a sorted list of str paths, never empty.
 
     Raises:
-        FileNotFoundError: when nothing matches.
+        FileNotFoundError: when nothing matches, or a shard folder has no shards.json.
+        src.tfrecords.ShardSetError: a shard folder that does not match its shards.json,
+            or holds no records.
     """
     path = os.fspath(path)
     if tf.io.gfile.isdir(path):
-        pattern = os.path.join(path, SHARD_PATTERN)
-        shards = sorted(tf.io.gfile.glob(pattern))
-        if not shards:
-            raise FileNotFoundError(f'{path}: no {SHARD_PATTERN} files in this directory')
-        return shards
+        return verified_shard_files(path)[0]
     if any(char in path for char in '*?['):
         shards = sorted(tf.io.gfile.glob(path))
         if not shards:
             raise FileNotFoundError(f'{path}: the pattern matches no files')
+        listed = {folder: {os.path.basename(name) for name in verified_shard_files(folder)[0]}
+                  for folder in sorted({os.path.dirname(shard) for shard in shards})}
+        for shard in shards:
+            if os.path.basename(shard) not in listed[os.path.dirname(shard)]:
+                raise ShardSetError(f'{shard}: matched by {path} but not listed in the '
+                                    f'{MANIFEST_NAME} of its folder')
         return shards
     if tf.io.gfile.exists(path):
         return [path]
@@ -188,7 +198,9 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
 
     Raises:
         ValueError: on inconsistent arguments.
-        FileNotFoundError: when a file is missing or a directory/pattern has no shards.
+        FileNotFoundError: when a file is missing, a directory/pattern has no shards or a
+            shard directory has no shards.json (see ``list_shards``).
+        src.tfrecords.ShardSetError: a shard directory that does not match its shards.json.
     """
     _check_positive_int('batch_size', batch_size)
     files = _resolve_files(filenames)

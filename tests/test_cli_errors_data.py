@@ -1,0 +1,157 @@
+"""The data scripts' error policy, on the real command lines (issue 12).
+
+User errors (paths, formats, config values, empty inputs) end with ONE line on stderr,
+``error: <what>: <why>``, and a non-zero exit code; ``--debug`` shows the traceback. No file is
+lost or replaced by a failed run, and nothing half-written stays under a final name.
+"""
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from src.annotations import Annotation, write_annotation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Start-up lines TensorFlow/absl print whatever TF_CPP_MIN_LOG_LEVEL says.
+NOISE = ("I0000", "W0000", "WARNING: All log messages")
+
+
+def run_cli(script, *args, timeout=300):
+    """Runs ``python <script> <args>`` from the repository root; returns (exit code, stderr lines, stdout)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith(NOISE)]
+    return proc.returncode, lines, proc.stdout
+
+
+def assert_one_error(result, *fragments):
+    """The run failed with exit code 2 and exactly one stderr line ``error: ...`` holding `fragments`."""
+    code, lines, _ = result
+    assert code == 2, (code, lines)
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def snapshot(folder):
+    """{relative path: (sha1, mtime_ns)} of every file under `folder` (hidden ones included)."""
+    files = {}
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(parent, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = (hashlib.sha1(f.read()).hexdigest(), os.stat(path).st_mtime_ns)
+    return files
+
+
+def jpeg_bytes(width, height, seed=0):
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def annotated_set(root, count, bad_images=False):
+    """images/ + annotations/ with `count` items (unreadable images if `bad_images`); returns the two folders."""
+    images, annotations = os.path.join(root, "images"), os.path.join(root, "annotations")
+    os.makedirs(images, exist_ok=True)
+    os.makedirs(annotations, exist_ok=True)
+    for k in range(count):
+        with open(os.path.join(images, f"{k}.jpg"), "wb") as f:
+            f.write(b"not a jpeg" if bad_images else jpeg_bytes(32, 24, seed=k))
+        write_annotation(os.path.join(annotations, f"{k}.json"),
+                         Annotation(f"{k}.jpg", 32, 24, 3, np.array([[2.0, 3.0, 20.0, 18.0]])))
+    return images, annotations
+
+
+# ----------------------------------------------------------------------------- create_tfrecords.py
+
+def create(images, annotations, output, *extra):
+    return run_cli("create_tfrecords.py", "--image_dir", images, "--annotations_dir", annotations,
+                   "--output", output, *extra)
+
+
+def test_create_tfrecords_empty_annotation_folder_is_an_error(tmp_path):
+    images, annotations = annotated_set(str(tmp_path), 0)
+    out = tmp_path / "out"
+    assert_one_error(create(images, annotations, out, "--num_shards", "2"),
+                     f"error: {annotations}: no *.json annotation files")
+    assert not out.exists()
+
+
+def test_create_tfrecords_missing_folder_and_existing_shards(tmp_path):
+    images, annotations = annotated_set(str(tmp_path), 3)
+    assert_one_error(create(str(tmp_path / "nope"), annotations, tmp_path / "o1"),
+                     f"error: {tmp_path / 'nope'}: folder not found (--image_dir)")
+    assert not (tmp_path / "o1").exists()
+    out = tmp_path / "out"
+    assert create(images, annotations, out)[0] == 0
+    before = snapshot(out)
+    assert_one_error(create(images, annotations, out, "--num_shards", "3"),
+                     "already holds 1 shard files; pass --overwrite")
+    assert snapshot(out) == before
+    code, lines, _ = create(images, annotations, out, "--num_shards", "3", "--debug")
+    assert code != 0 and "Traceback (most recent call last)" in "\n".join(lines)
+    assert "CreateTfrecordsError" in lines[-1]
+    assert snapshot(out) == before
+
+
+def test_create_tfrecords_caps_num_shards_at_the_number_of_files(tmp_path):
+    images, annotations = annotated_set(str(tmp_path), 6)
+    out = tmp_path / "out"
+    code, lines, _ = create(images, annotations, out, "--num_shards", "50")
+    assert code == 0, lines
+    warnings = [line for line in lines if line.startswith("WARNING")]
+    assert warnings == ["WARNING create_tfrecords: --num_shards 50 is more than the 6 annotation files: "
+                        "writing 6 shards"]
+    assert sorted(os.listdir(out)) == [f"shard-{k:04d}.tfrecords" for k in range(6)] + ["shards.json"]
+    manifest = json.loads((out / "shards.json").read_text())
+    assert manifest["num_shards"] == 6 and [s["records"] for s in manifest["shards"]] == [1] * 6
+
+
+def test_create_tfrecords_after_kill_minus_9_then_overwrite(tmp_path):
+    """What kill -9 leaves (3 of 4 shards, a hidden temporary shard, no shards.json) is refused as a
+    dataset, and the next --overwrite run removes the temporary file and writes the manifest last."""
+    images, annotations = annotated_set(str(tmp_path), 8)
+    out = tmp_path / "out"
+    assert create(images, annotations, out, "--num_shards", "4")[0] == 0
+    (out / "shard-0003.tfrecords").unlink()
+    (out / "shards.json").unlink()
+    stale = out / ".shard-0003.4242.0123456789ab.tmp.tfrecords"
+    stale.write_bytes(b"the first half of a shard")
+    from src.input_pipeline.pipeline import list_shards
+    with pytest.raises(FileNotFoundError, match="no shards.json: the shard set is incomplete"):
+        list_shards(str(out))
+    code, lines, _ = create(images, annotations, out, "--num_shards", "4", "--overwrite")
+    assert code == 0, lines
+    assert sorted(os.listdir(out)) == [f"shard-{k:04d}.tfrecords" for k in range(4)] + ["shards.json"]
+    assert len(list_shards(str(out))) == 4
+
+
+def test_create_tfrecords_names_a_non_utf8_annotation(tmp_path):
+    images, annotations = annotated_set(str(tmp_path), 2)
+    bad = os.path.join(annotations, "latin1.json")
+    with open(bad, "wb") as f:
+        f.write('{"filename": "caf\u00e9.jpg"}'.encode("latin-1"))
+    code, lines, _ = create(images, annotations, tmp_path / "out")
+    assert code == 0, lines
+    # (tqdm's bar shares stderr, so the warning may follow it on the same line)
+    assert f"WARNING create_tfrecords: skipped: {bad}: not UTF-8 text" in "\n".join(lines), lines
+
+
+def test_create_tfrecords_no_valid_item_is_an_error_and_writes_nothing(tmp_path):
+    images, annotations = annotated_set(str(tmp_path), 2, bad_images=True)
+    out = tmp_path / "out"
+    code, lines, _ = create(images, annotations, out)
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert code == 2 and lines[-1] == errors[-1] and len(errors) == 1, lines
+    assert "none of the 2 annotation files gave a valid item (corrupt_image=2); no shards written" in errors[0]
+    assert not out.exists()
