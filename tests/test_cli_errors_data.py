@@ -155,3 +155,60 @@ def test_create_tfrecords_no_valid_item_is_an_error_and_writes_nothing(tmp_path)
     assert code == 2 and lines[-1] == errors[-1] and len(errors) == 1, lines
     assert "none of the 2 annotation files gave a valid item (corrupt_image=2); no shards written" in errors[0]
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- train.py and shard sets
+
+def write_recipe(tmp_path, **changes):
+    """A copy of configs/sample.json with the given 'group.key' values; returns its path."""
+    with open(os.path.join(ROOT, "configs", "sample.json")) as f:
+        recipe = json.load(f)
+    recipe["training"].update(model_dir=str(tmp_path / "model"), num_steps=1, eval_every=0)
+    for dotted, value in changes.items():
+        group, key = dotted.split(".")
+        recipe[group][key] = value
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe))
+    return str(path)
+
+
+def one_record_shard_set(folder, manifest=True, records=1):
+    """A shard folder with one shard of `records` tiny records (and its shards.json if `manifest`)."""
+    from src.tfrecords import AtomicShardWriter, encode_example, shard_name, write_manifest
+    os.makedirs(folder)
+    with AtomicShardWriter(os.path.join(folder, shard_name(0))) as writer:
+        for k in range(records):
+            writer.write(encode_example(f"{k}.jpg", jpeg_bytes(64, 64, seed=k), [[0.2, 0.2, 0.7, 0.6]]))
+    if manifest:
+        write_manifest(folder, [(writer.path, writer.num_written)])
+    return folder
+
+
+def test_train_py_refuses_a_shard_folder_without_manifest(tmp_path):
+    """The shards of an interrupted (or pre-manifest) run: today a StopIteration traceback."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for k in range(3):
+        (shards / f"shard-{k:04d}.tfrecords").write_bytes(b"")
+    recipe = write_recipe(tmp_path, **{"input.train_dataset": str(shards)})
+    assert_one_error(run_cli("train.py", "--config", recipe),
+                     f"error: {shards}: no shards.json: the shard set is incomplete",
+                     "re-run create_tfrecords.py --overwrite")
+    assert not (tmp_path / "model").exists()
+
+
+def test_train_py_refuses_an_empty_shard_set(tmp_path):
+    shards = one_record_shard_set(str(tmp_path / "shards"), records=0)
+    recipe = write_recipe(tmp_path, **{"input.train_dataset": shards})
+    assert_one_error(run_cli("train.py", "--config", recipe), f"error: {shards}: the shard set holds no records")
+    assert not (tmp_path / "model").exists()
+
+
+def test_train_py_checks_the_validation_set_before_training(tmp_path):
+    train = one_record_shard_set(str(tmp_path / "train"))
+    val = one_record_shard_set(str(tmp_path / "val"), manifest=False)
+    recipe = write_recipe(tmp_path, **{"input.train_dataset": train, "input.val_dataset": val,
+                                       "input.batch_size": 1, "input.image_size": [64, 64],
+                                       "training.eval_every": 1})
+    assert_one_error(run_cli("train.py", "--config", recipe), f"error: {val}: no shards.json")
+    assert not (tmp_path / "model").exists()
