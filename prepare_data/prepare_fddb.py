@@ -15,9 +15,14 @@ Output (``--output_dir``): ``images/<path with '/' -> '_'>.jpg`` (e.g.
 Rules: the ellipse list decides which images and faces there are (a fold list that names
 other images is reported). Grayscale (and any non-RGB) images are saved as 3-channel JPEGs;
 RGB JPEGs are copied byte for byte. Boxes empty after clipping are dropped and counted;
-missing or undecodable images are skipped with a one-line warning and counted; a missing
-fold file is reported and counted; a malformed ellipse list stops the run with
-``<file>:<line>: <problem>``.
+missing or undecodable images are skipped with a one-line warning and counted, and so are
+image paths that leave originalPics/ (absolute or with a '..' part: ``unsafe_filename``); a
+missing fold file is reported and counted.
+
+User errors end the CLI with one line ``error: <what>: <why>`` and exit code 2 (``--debug``:
+the traceback): a missing --fddb_dir or FDDB-folds/ folder, none of the requested fold files,
+a malformed ellipse or fold list (``<file>:<line>: <problem>``), fold files that list no
+image, or a run in which no image could be converted.
 """
 from __future__ import annotations
 
@@ -36,7 +41,8 @@ if __package__ in (None, ""):
 from src.annotations import Annotation, write_annotation  # noqa: E402
 from src.datasets.fddb_format import ellipses_to_boxes, read_ellipse_list, read_fold_list  # noqa: E402
 from src.atomic_io import write_bytes_atomic  # noqa: E402
-from src.datasets.image_io import as_rgb_jpeg  # noqa: E402
+from src.cli import UserError, add_debug_flag, report_errors  # noqa: E402
+from src.datasets.image_io import as_rgb_jpeg, is_unsafe_filename  # noqa: E402
 
 logger = logging.getLogger("prepare_fddb")
 
@@ -89,35 +95,58 @@ def prepare_fddb(fddb_dir: str, output_dir: str, folds=tuple(range(1, NUM_FOLDS 
 
     Returns:
         Counter with 'images', 'faces', 'grayscale_or_reencoded', 'dropped_outside',
-        'missing', 'corrupt', 'duplicate', 'missing_folds', 'fold_list_mismatch'.
+        'missing', 'corrupt', 'duplicate', 'missing_folds', 'fold_list_mismatch',
+        'unsafe_filename'.
 
     Raises:
-        FileNotFoundError: if none of the requested fold files exists.
-        ValueError: ``<file>:<line>: <problem>`` for a malformed ellipse or fold list.
+        FileNotFoundError: if `fddb_dir` or its FDDB-folds/ is missing, or none of the
+            requested fold files exists.
+        src.cli.UserError: ``<file>:<line>: <problem>`` for a malformed ellipse or fold list;
+            fold files that list no image; no image converted at all.
     """
     counts: collections.Counter = collections.Counter()
     for key in ("images", "faces", "grayscale_or_reencoded", "dropped_outside", "missing", "corrupt",
-                "duplicate", "missing_folds", "fold_list_mismatch"):
+                "duplicate", "missing_folds", "fold_list_mismatch", "unsafe_filename"):
         counts[key] = 0
-    jobs = []
     folds_dir = os.path.join(fddb_dir, "FDDB-folds")
+    if not os.path.isdir(fddb_dir):
+        raise FileNotFoundError(f"{fddb_dir}: no such folder (--fddb_dir, the FDDB root)")
+    if not os.path.isdir(folds_dir):
+        raise FileNotFoundError(f"{folds_dir}: no such folder (is --fddb_dir the FDDB root, holding "
+                                "originalPics/ and FDDB-folds/?)")
+
+    def read(reader, path):
+        try:
+            return reader(path)
+        except UnicodeDecodeError as error:
+            raise UserError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        except ValueError as error:  # '<file>:<line>: <problem>'
+            raise UserError(str(error)) from error
+
+    jobs = []
     for fold in folds:
         ellipse_path = os.path.join(folds_dir, f"FDDB-fold-{fold:02d}-ellipseList.txt")
         if not os.path.isfile(ellipse_path):
             logger.warning("%s: fold file not found, fold %d skipped", ellipse_path, fold)
             counts["missing_folds"] += 1
             continue
-        items = read_ellipse_list(ellipse_path)
+        items = read(read_ellipse_list, ellipse_path)
         list_path = os.path.join(folds_dir, f"FDDB-fold-{fold:02d}.txt")
-        if os.path.isfile(list_path) and read_fold_list(list_path) != [path for path, _ in items]:
+        if os.path.isfile(list_path) and read(read_fold_list, list_path) != [path for path, _ in items]:
             logger.warning("%s: image list differs from %s; using the ellipse list", list_path, ellipse_path)
             counts["fold_list_mismatch"] += 1
         jobs += items
     if counts["missing_folds"] == len(folds):
         raise FileNotFoundError(f"{folds_dir}: none of the requested FDDB fold files exists")
+    if not jobs:
+        raise UserError(f"{folds_dir}: the requested fold files list no image (empty files?)")
 
     seen: set[str] = set()
     for image_path, ellipses in tqdm(jobs, desc="FDDB", unit="img", disable=not show_progress):
+        if is_unsafe_filename(image_path):
+            logger.warning("%s: skipped, image path leaves originalPics/ (absolute or '..')", image_path)
+            counts["unsafe_filename"] += 1
+            continue
         stem = output_stem(image_path)
         source = os.path.join(fddb_dir, "originalPics", image_path + ".jpg")
         if stem in seen:
@@ -146,10 +175,18 @@ def prepare_fddb(fddb_dir: str, output_dir: str, folds=tuple(range(1, NUM_FOLDS 
         counts["faces"] += len(boxes)
         counts["dropped_outside"] += dropped
         counts["grayscale_or_reencoded"] += int(checked.reencoded)
+    if counts["images"] == 0:
+        raise UserError(f"{fddb_dir}: none of the {len(jobs)} listed images could be converted ("
+                        + ", ".join(f"{k}={v}" for k, v in counts.items() if v) + ")")
     return counts
 
 
 def main(argv=None) -> int:
+    """The CLI; returns the exit code (user errors: one ``error:`` line on stderr and 2)."""
+    return report_errors(_main, argv)
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         description="Convert FDDB (official layout) to images/ + annotations/*.json "
                     "(boxes = exact axis-aligned boxes of the ellipses).",
@@ -159,13 +196,14 @@ def main(argv=None) -> int:
     parser.add_argument("--fddb_dir", required=True, help="folder holding originalPics/ and FDDB-folds/")
     parser.add_argument("--output_dir", required=True, help="destination folder")
     parser.add_argument("--folds", default="1-10", help="folds to convert, e.g. 1-10, 9, 1,3,5-7")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        counts = prepare_fddb(args.fddb_dir, args.output_dir, parse_folds(args.folds))
-    except (ValueError, FileNotFoundError) as error:
-        logger.error("%s", error)
-        return 2
+        folds = parse_folds(args.folds)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    counts = prepare_fddb(args.fddb_dir, args.output_dir, folds)
     logger.info("done: %s -> %s", ", ".join(f"{k}={v}" for k, v in counts.items()), args.output_dir)
     return 0
 

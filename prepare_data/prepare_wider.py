@@ -15,8 +15,14 @@ Rules: boxes with w or h <= 0 are dropped and counted (the real file has some); 
 left empty after clipping to the image and, with ``--min_face_size``, boxes whose width or
 height is below it. An image listed with 0 faces is kept with an empty object list. A
 JPEG that decodes is copied byte for byte; other formats and non-RGB JPEGs are re-encoded
-(counted); missing or undecodable images are skipped with a one-line warning and counted.
-A malformed gt file stops the run with ``<file>:<line>: <problem>``.
+(counted); missing or undecodable images are skipped with a one-line warning and counted, and
+so are image paths that leave the images folder (absolute, or with a '..' part:
+``unsafe_filename``).
+
+User errors end the CLI with one line ``error: <what>: <why>`` and exit code 2 (``--debug``:
+the traceback): a missing --wider_dir or gt file, a malformed gt file
+(``<file>:<line>: <problem>``; nothing is written then), a gt file that lists no image, or a
+run in which no image could be converted.
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ if __package__ in (None, ""):
 
 from src.annotations import Annotation, write_annotation  # noqa: E402
 from src.atomic_io import write_bytes_atomic  # noqa: E402
-from src.datasets.image_io import as_rgb_jpeg  # noqa: E402
+from src.cli import UserError, add_debug_flag, report_errors  # noqa: E402
+from src.datasets.image_io import as_rgb_jpeg, is_unsafe_filename  # noqa: E402
 from src.datasets.wider_format import parse_wider_gt  # noqa: E402
 
 logger = logging.getLogger("prepare_wider")
@@ -95,27 +102,43 @@ def prepare_wider(wider_dir: str, output_dir: str, splits=SPLITS, min_face_size:
     Returns:
         Counter with 'images', 'faces', 'empty_images' (written with no face),
         'dropped_degenerate', 'dropped_outside', 'dropped_small', 'missing', 'corrupt',
-        'reencoded', 'duplicate'.
+        'reencoded', 'duplicate', 'unsafe_filename'.
 
     Raises:
-        FileNotFoundError: if a split's gt file is missing.
-        ValueError: ``<file>:<line>: <problem>`` for a malformed gt file (nothing is written then).
+        FileNotFoundError: if `wider_dir` or a split's gt file is missing.
+        src.cli.UserError: ``<file>:<line>: <problem>`` for a malformed gt file, or a gt file
+            that lists no image (nothing is written then); no image converted at all.
     """
+    if not os.path.isdir(wider_dir):
+        raise FileNotFoundError(f"{wider_dir}: no such folder (--wider_dir, the WIDER FACE root)")
     jobs = []
     for split in splits:
         path = gt_path(wider_dir, split)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: WIDER gt file not found (is --wider_dir the dataset root?)")
-        jobs += [(split, entry) for entry in parse_wider_gt(path)]
+        try:
+            entries = parse_wider_gt(path)
+        except UnicodeDecodeError as error:
+            raise UserError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        except ValueError as error:  # '<file>:<line>: <problem>'
+            raise UserError(str(error)) from error
+        if not entries:
+            raise UserError(f"{path}: the WIDER gt file lists no image (empty file?)")
+        jobs += [(split, entry) for entry in entries]
 
     counts: collections.Counter = collections.Counter()
     for key in ("images", "faces", "empty_images", "dropped_degenerate", "dropped_outside", "dropped_small",
-                "missing", "corrupt", "reencoded", "duplicate"):
+                "missing", "corrupt", "reencoded", "duplicate", "unsafe_filename"):
         counts[key] = 0
     seen: set[str] = set()
     images_dir = os.path.join(output_dir, "images")
     annotations_dir = os.path.join(output_dir, "annotations")
     for split, entry in tqdm(jobs, desc="WIDER", unit="img", disable=not show_progress):
+        if is_unsafe_filename(entry.relpath):
+            logger.warning("%s: skipped, image path '%s' leaves WIDER_%s/images (absolute or '..')",
+                           gt_path(wider_dir, split), entry.relpath, split)
+            counts["unsafe_filename"] += 1
+            continue
         image_path = os.path.join(wider_dir, f"WIDER_{split}", "images", entry.relpath)
         name = output_name(entry.relpath)
         if name in seen:
@@ -148,6 +171,9 @@ def prepare_wider(wider_dir: str, output_dir: str, splits=SPLITS, min_face_size:
         counts["faces"] += len(corners)
         counts["empty_images"] += int(len(corners) == 0)
         counts["reencoded"] += int(checked.reencoded)
+    if counts["images"] == 0:
+        raise UserError(f"{wider_dir}: none of the {len(jobs)} listed images could be converted "
+                        f"({format_summary(+counts)})")
     return counts
 
 
@@ -157,6 +183,11 @@ def format_summary(counts: collections.Counter) -> str:
 
 
 def main(argv=None) -> int:
+    """The CLI; returns the exit code (user errors: one ``error:`` line on stderr and 2)."""
+    return report_errors(_main, argv)
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         description="Convert WIDER FACE (official layout) to images/ + annotations/*.json.",
         epilog="example: python prepare_data/prepare_wider.py --wider_dir data/WIDER --split both "
@@ -169,14 +200,11 @@ def main(argv=None) -> int:
     parser.add_argument("--output_dir", required=True, help="destination folder")
     parser.add_argument("--min_face_size", type=float, default=0.0,
                         help="drop faces narrower or shorter than this many pixels (0: off)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     splits = SPLITS if args.split == "both" else (args.split,)
-    try:
-        counts = prepare_wider(args.wider_dir, args.output_dir, splits, args.min_face_size)
-    except (ValueError, FileNotFoundError) as error:
-        logger.error("%s", error)
-        return 2
+    counts = prepare_wider(args.wider_dir, args.output_dir, splits, args.min_face_size)
     logger.info("done: %s -> %s", format_summary(counts), args.output_dir)
     return 0
 

@@ -212,3 +212,102 @@ def test_train_py_checks_the_validation_set_before_training(tmp_path):
                                        "training.eval_every": 1})
     assert_one_error(run_cli("train.py", "--config", recipe), f"error: {val}: no shards.json")
     assert not (tmp_path / "model").exists()
+
+
+# ----------------------------------------------------------------------------- prepare_wider.py, prepare_fddb.py
+
+def wider_tree(root, gt_text, split="train"):
+    """A WIDER layout with WIDER_<split>/images/0--a/x.jpg and the given gt file; returns the root."""
+    image = os.path.join(root, f"WIDER_{split}", "images", "0--a", "x.jpg")
+    os.makedirs(os.path.dirname(image))
+    with open(image, "wb") as f:
+        f.write(jpeg_bytes(40, 30))
+    os.makedirs(os.path.join(root, "wider_face_split"))
+    with open(os.path.join(root, "wider_face_split", f"wider_face_{split}_bbx_gt.txt"), "w") as f:
+        f.write(gt_text)
+    return root
+
+
+def test_prepare_wider_skips_and_counts_paths_that_leave_the_images_folder(tmp_path):
+    secret = tmp_path / "secret.jpg"  # outside WIDER_train/images: must never be read or copied
+    secret.write_bytes(jpeg_bytes(20, 20, seed=7))
+    gt = ("0--a/x.jpg\n1\n1 2 10 10 0 0 0 0 0 0\n"
+          "../../../secret.jpg\n1\n1 1 5 5 0 0 0 0 0 0\n"
+          f"{secret}\n1\n1 1 5 5 0 0 0 0 0 0\n")
+    wider = wider_tree(str(tmp_path / "WIDER"), gt)
+    out = tmp_path / "out"
+    code, lines, _ = run_cli("prepare_data/prepare_wider.py", "--wider_dir", wider, "--split", "train",
+                             "--output_dir", out)
+    assert code == 0, lines
+    assert sorted(os.listdir(out / "images")) == ["0--a_x.jpg"]
+    assert sorted(os.listdir(out / "annotations")) == ["0--a_x.json"]
+    text = "\n".join(lines)
+    assert "skipped, image path '../../../secret.jpg' leaves WIDER_train/images" in text
+    assert f"skipped, image path '{secret}' leaves WIDER_train/images" in text
+    assert "images=1," in text and "unsafe_filename=2" in text
+
+
+def test_prepare_wider_empty_gt_file_is_an_error(tmp_path):
+    wider = wider_tree(str(tmp_path / "WIDER"), "\n")
+    out = tmp_path / "out"
+    assert_one_error(run_cli("prepare_data/prepare_wider.py", "--wider_dir", wider, "--split", "train",
+                             "--output_dir", out),
+                     "wider_face_train_bbx_gt.txt: the WIDER gt file lists no image")
+    assert not out.exists()
+
+
+def test_prepare_wider_missing_wider_dir_is_one_line(tmp_path):
+    missing = tmp_path / "no_such_WIDER"
+    assert_one_error(run_cli("prepare_data/prepare_wider.py", "--wider_dir", missing, "--output_dir", tmp_path / "o"),
+                     f"error: {missing}: no such folder (--wider_dir")
+    assert not (tmp_path / "o").exists()
+    code, lines, _ = run_cli("prepare_data/prepare_wider.py", "--wider_dir", missing, "--output_dir",
+                             tmp_path / "o", "--debug")
+    assert code != 0 and lines[0].startswith("Traceback") and lines[-1].startswith("FileNotFoundError: ")
+
+
+def test_prepare_wider_no_image_converted_is_an_error(tmp_path):
+    wider = wider_tree(str(tmp_path / "WIDER"), "0--a/gone.jpg\n1\n1 2 10 10 0 0 0 0 0 0\n")
+    code, lines, _ = run_cli("prepare_data/prepare_wider.py", "--wider_dir", wider, "--split", "train",
+                             "--output_dir", tmp_path / "out")
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert code == 2 and errors == [lines[-1]], lines
+    assert f"error: {wider}: none of the 1 listed images could be converted (missing=1)" == errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_fddb_missing_fddb_dir_is_one_line(tmp_path):
+    missing = tmp_path / "no_such_FDDB"
+    assert_one_error(run_cli("prepare_data/prepare_fddb.py", "--fddb_dir", missing, "--output_dir", tmp_path / "o"),
+                     f"error: {missing}: no such folder (--fddb_dir")
+    (tmp_path / "FDDB").mkdir()  # exists, but not the dataset root
+    assert_one_error(run_cli("prepare_data/prepare_fddb.py", "--fddb_dir", tmp_path / "FDDB", "--output_dir",
+                             tmp_path / "o"), f"error: {tmp_path / 'FDDB' / 'FDDB-folds'}: no such folder")
+    assert not (tmp_path / "o").exists()
+
+
+def test_prepare_fddb_empty_fold_files_are_an_error(tmp_path):
+    folds = tmp_path / "FDDB" / "FDDB-folds"
+    folds.mkdir(parents=True)
+    (folds / "FDDB-fold-01-ellipseList.txt").write_text("")
+    assert_one_error(run_cli("prepare_data/prepare_fddb.py", "--fddb_dir", tmp_path / "FDDB", "--output_dir",
+                             tmp_path / "o", "--folds", "1"),
+                     f"error: {folds}: the requested fold files list no image")
+    assert not (tmp_path / "o").exists()
+
+
+def test_prepare_fddb_skips_paths_that_leave_original_pics(tmp_path):
+    (tmp_path / "secret.jpg").write_bytes(jpeg_bytes(20, 20))
+    root = tmp_path / "FDDB"
+    good = root / "originalPics" / "2002" / "a" / "big" / "img_1.jpg"
+    good.parent.mkdir(parents=True)
+    good.write_bytes(jpeg_bytes(40, 30))
+    (root / "FDDB-folds").mkdir()
+    (root / "FDDB-folds" / "FDDB-fold-01-ellipseList.txt").write_text(
+        "2002/a/big/img_1\n1\n8 5 0 20 15  1\n../../secret\n1\n4 3 0 10 10  1\n")
+    out = tmp_path / "out"
+    code, lines, _ = run_cli("prepare_data/prepare_fddb.py", "--fddb_dir", root, "--output_dir", out, "--folds", "1")
+    assert code == 0, lines
+    assert os.listdir(out / "images") == ["2002_a_big_img_1.jpg"]
+    assert "../../secret: skipped, image path leaves originalPics/" in "\n".join(lines)
+    assert "unsafe_filename=1" in lines[-1]

@@ -108,15 +108,15 @@ def test_missing_and_corrupt_images_are_skipped_and_counted(tmp_path):
     np.testing.assert_allclose(annotation.boxes, [[30, 10, 50, 50]], atol=1e-9)
 
 
-def test_malformed_ellipse_list_and_missing_folds_are_clear_errors(tmp_path, caplog):
+def test_malformed_ellipse_list_and_missing_folds_are_clear_errors(tmp_path, capsys):
     folds = tmp_path / "FDDB" / "FDDB-folds"
     folds.mkdir(parents=True)
     (folds / "FDDB-fold-01-ellipseList.txt").write_text("2002/07/19/big/img_1\n1\n20 10 abc 40 30  1\n")
     assert pf.main(["--fddb_dir", str(tmp_path / "FDDB"), "--output_dir", str(tmp_path / "o"), "--folds", "1"]) == 2
-    assert "FDDB-fold-01-ellipseList.txt:3:" in caplog.text
+    assert "FDDB-fold-01-ellipseList.txt:3:" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     assert pf.main(["--fddb_dir", str(tmp_path / "FDDB"), "--output_dir", str(tmp_path / "o"), "--folds", "2-3"]) == 2
-    assert "none of the requested FDDB fold files exists" in caplog.text
+    assert "none of the requested FDDB fold files exists" in capsys.readouterr().err
 
 
 def test_parse_folds_and_output_stem():

@@ -162,19 +162,19 @@ def test_prepare_wider_skips_missing_and_corrupt_images_and_reencodes_png(wider_
     np.testing.assert_array_equal(annotation.boxes, np.array(truth["train"][relpaths[2]]).reshape(-1, 4))
 
 
-def test_malformed_gt_stops_before_writing(tmp_path, caplog):
+def test_malformed_gt_stops_before_writing(tmp_path, capsys):
     wider = tmp_path / "WIDER"
     (wider / "wider_face_split").mkdir(parents=True)
     (wider / "wider_face_split" / "wider_face_val_bbx_gt.txt").write_text("a/b.jpg\n1\n1 2 3 4 0 0 0 0 0 0\nc/d.jpg\nx\n")
     out = tmp_path / "out"
     assert pw.main(["--wider_dir", str(wider), "--split", "val", "--output_dir", str(out)]) == 2
-    assert "wider_face_val_bbx_gt.txt:5: bad face count 'x' for 'c/d.jpg'" in caplog.text
+    assert "wider_face_val_bbx_gt.txt:5: bad face count 'x' for 'c/d.jpg'" in capsys.readouterr().err
     assert not out.exists()
 
 
-def test_missing_gt_file_is_a_clear_error(tmp_path, caplog):
+def test_missing_gt_file_is_a_clear_error(tmp_path, capsys):
     assert pw.main(["--wider_dir", str(tmp_path), "--split", "train", "--output_dir", str(tmp_path / "o")]) == 2
-    assert "wider_face_train_bbx_gt.txt: WIDER gt file not found" in caplog.text
+    assert "wider_face_train_bbx_gt.txt: WIDER gt file not found" in capsys.readouterr().err
 
 
 def test_min_face_size_option_and_help(wider_sample, tmp_path, capsys):
