@@ -319,3 +319,70 @@ def load_upstream_frozen_graph(model, path):
         variable.assign(value.astype(variable.dtype.as_numpy_dtype, copy=False))
     logger.info("%s", report.summary())
     return report
+
+
+def write_upstream_checkpoint(model, prefix, global_step=None):
+    """Writes the model's weights as a TF1 checkpoint with the upstream's variable names.
+
+    The result loads with `load_upstream_checkpoint` (so ``init_from_upstream_checkpoint``
+    of a training recipe can start from it) and with the upstream's own TF1 code. Unlike a
+    frozen `.pb` written by create_pb.py, where batch norm is folded into the kernels and
+    parallel 1x1 convolutions are merged, it keeps every variable, so training can continue
+    from it exactly. Only weights are written (no optimizer state).
+
+    Args:
+        model: an object with `named_variables()`, e.g. a FaceBoxes.
+        prefix: str, the checkpoint prefix to write (e.g. 'model/facebox_weights.ckpt'); the
+            files are ``prefix.index`` and ``prefix.data-00000-of-00001``.
+        global_step: optional int, stored as ``global_step``.
+
+    Returns:
+        str, the prefix written.
+    """
+    values = {name: variable.numpy() for name, variable in model.named_variables().items()}
+    if global_step is not None:
+        values[GLOBAL_STEP_NAME] = np.int64(global_step)
+    folder = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(folder, exist_ok=True)
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = {name: tf.compat.v1.Variable(value, name=name) for name, value in values.items()}
+        saver = tf.compat.v1.train.Saver(var_list=variables, write_version=tf.compat.v1.train.SaverDef.V2)
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            saver.save(session, prefix, write_meta_graph=False, write_state=False)
+    return prefix
+
+
+def main(argv=None):
+    """CLI: exports a training checkpoint (train.py's model_dir) in the upstream's format."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(
+        description="Write the weights of a train.py checkpoint as a TF1 checkpoint with the upstream's "
+                    "variable names (loadable with the recipe key init_from_upstream_checkpoint).",
+        epilog="example: python -m src.upstream_checkpoint --checkpoint models/realfaces "
+               "--output model/facebox_weights.ckpt")
+    parser.add_argument("--checkpoint", required=True, help="train.py model_dir (its latest checkpoint) or a checkpoint prefix")
+    parser.add_argument("--output", required=True, help="checkpoint prefix to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --output")
+    args = parser.parse_args(argv)
+    from src.detector import FaceBoxes
+    if os.path.exists(args.output + ".index") and not args.overwrite:
+        print(f"error: {args.output}: a checkpoint already exists there; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    source = tf.train.latest_checkpoint(args.checkpoint) if os.path.isdir(args.checkpoint) else args.checkpoint
+    if not source or not tf.io.gfile.exists(source + ".index"):
+        print(f"error: {args.checkpoint}: no train.py checkpoint found", file=sys.stderr)
+        return 2
+    model = FaceBoxes()
+    step = tf.Variable(0, dtype=tf.int64)
+    # train.py saves Checkpoint(model=..., optimizer=..., step=...); the optimizer is not needed.
+    tf.train.Checkpoint(model=model, step=step).read(source).assert_existing_objects_matched().expect_partial()
+    write_upstream_checkpoint(model, args.output, int(step.numpy()))
+    print(f"wrote {args.output} (step {int(step.numpy())}, {len(model.named_variables())} variables)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

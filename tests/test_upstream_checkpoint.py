@@ -362,3 +362,23 @@ def test_train_py_starts_from_the_upstream_checkpoint(upstream, tmp_path):
                  "prediction_layers/class_predictor_0/weights"):
         np.testing.assert_allclose(model.named_variables()[name].numpy(), tensors[name], atol=1e-2)
         assert np.abs(fresh[name].numpy() - tensors[name]).max() > 0.1  # the tolerance tells them apart
+
+
+def test_our_weights_written_in_the_upstream_format_load_back_exactly(tmp_path):
+    from src.upstream_checkpoint import write_upstream_checkpoint
+    source, target = FaceBoxes(seed=1), FaceBoxes(seed=2)
+    for variable in source.named_variables().values():  # BN statistics differ from init too
+        variable.assign(variable + 0.25)
+    prefix = write_upstream_checkpoint(source, str(tmp_path / "w" / "facebox_weights.ckpt"), global_step=1234)
+    report = load_upstream_checkpoint(target, prefix)
+    assert report.global_step == 1234 and len(report.assigned) == len(source.named_variables())
+    for name, variable in source.named_variables().items():
+        np.testing.assert_array_equal(target.named_variables()[name].numpy(), variable.numpy())
+    # The CLI exports train.py's checkpoints and refuses to overwrite.
+    from src.upstream_checkpoint import main
+    model_dir = tmp_path / "run"
+    step = tf.Variable(77, dtype=tf.int64)
+    tf.train.Checkpoint(model=source, step=step).save(str(model_dir / "ckpt"))
+    assert main(["--checkpoint", str(model_dir), "--output", str(tmp_path / "out.ckpt")]) == 0
+    assert load_upstream_checkpoint(FaceBoxes(), str(tmp_path / "out.ckpt")).global_step == 77
+    assert main(["--checkpoint", str(model_dir), "--output", str(tmp_path / "out.ckpt")]) == 2
