@@ -3,16 +3,21 @@
 A recipe is a JSON object with one group per concern (see configs/config.json). Every key of
 every group is required, unknown keys are rejected, and each value is type checked, so a typo
 is a one-line `ConfigError` naming the file and the key instead of a silently ignored setting.
+Values are also range checked (a positive learning rate, a momentum in [0, 1), thresholds in
+(0, 1], ...; see `_validate`), so a bad value stops before anything is built or written.
 """
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass
 from typing import Optional
 
+from src.cli import UserError
 
-class ConfigError(ValueError):
-    """A recipe file is missing a key, has an unknown key, or a value of the wrong type."""
+
+class ConfigError(UserError, ValueError):
+    """A recipe file is missing a key, has an unknown key, or a value of the wrong type or range."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ def _check_value(value, annotation, where):
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -125,9 +132,28 @@ def _build(cls, data, path, prefix=""):
     return cls(**values)
 
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _validate(config, path):
+    """Checks the values' ranges; raises ConfigError ``<file>: <group>.<key>: <problem>``."""
     def fail(key, problem):
         raise ConfigError(f"{path}: {key}: {problem}")
+
+    def check(key, value, ok, problem):
+        if not ok(value):
+            fail(key, f"{problem}, got {value!r}")
+
+    def positive(value):
+        return value > 0
+
+    def non_negative(value):
+        return value >= 0
+
+    def unit_open_closed(value):  # (0, 1]
+        return 0 < value <= 1
+
     if config.ohem.loss_to_use not in ("classification", "both"):
         fail("ohem.loss_to_use", "must be 'classification' or 'both'")
     if config.training.strategy not in ("default", "mirrored", "multi_worker_mirrored"):
@@ -135,10 +161,41 @@ def _validate(config, path):
     if len(config.training.lr_values) != len(config.training.lr_boundaries) + 1:
         fail("training.lr_values", "needs exactly one more value than lr_boundaries")
     if len(config.input.image_size) != 2 or not all(
-            isinstance(s, int) and s > 0 for s in config.input.image_size):
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in config.input.image_size):
         fail("input.image_size", "must be [height, width] of positive integers")
-    if config.input.batch_size <= 0:
-        fail("input.batch_size", "must be positive")
+
+    t = config.training
+    if not all(_is_number(value) and value > 0 for value in t.lr_values):
+        fail("training.lr_values", f"must be positive numbers, got {list(t.lr_values)!r}")
+    boundaries = list(t.lr_boundaries)
+    if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in boundaries) or any(
+            later <= earlier for earlier, later in zip(boundaries, boundaries[1:])):
+        fail("training.lr_boundaries", f"must be strictly increasing positive integers (steps), got {boundaries!r}")
+    check("training.num_steps", t.num_steps, positive, "must be positive")
+    check("training.momentum", t.momentum, lambda m: 0 <= m < 1, "must be in [0, 1)")
+    check("training.log_every", t.log_every, positive, "must be positive")
+    check("training.checkpoint_every", t.checkpoint_every, positive, "must be positive")
+    check("training.eval_every", t.eval_every, non_negative, "must be >= 0 (0: no evaluation)")
+    check("training.max_checkpoints", t.max_checkpoints, positive, "must be positive")
+    check("training.num_eval_images", t.num_eval_images, non_negative, "must be >= 0 (0: the whole val set)")
+
+    check("input.batch_size", config.input.batch_size, positive, "must be positive")
+    check("input.shuffle_buffer", config.input.shuffle_buffer, positive, "must be positive")
+
+    check("matching.threshold", config.matching.threshold, unit_open_closed, "must be in (0, 1]")
+    o = config.ohem
+    check("ohem.num_hard_examples", o.num_hard_examples, positive, "must be positive")
+    check("ohem.nms_threshold", o.nms_threshold, unit_open_closed, "must be in (0, 1]")
+    check("ohem.max_negatives_per_positive", o.max_negatives_per_positive, non_negative, "must be >= 0")
+    check("ohem.min_negatives_per_image", o.min_negatives_per_image, non_negative, "must be >= 0")
+
+    for key in ("localization_loss_weight", "classification_loss_weight", "weight_decay"):
+        check(f"loss.{key}", getattr(config.loss, key), non_negative, "must be >= 0")
+
+    p = config.postprocessing
+    check("postprocessing.score_threshold", p.score_threshold, lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    check("postprocessing.iou_threshold", p.iou_threshold, unit_open_closed, "must be in (0, 1]")
+    check("postprocessing.max_boxes", p.max_boxes, positive, "must be positive")
 
 
 def load_config(path):
@@ -151,15 +208,19 @@ def load_config(path):
         a frozen Config.
 
     Raises:
-        ConfigError: naming the file and the key that is missing, unknown or mistyped.
+        ConfigError: naming the file and the key that is missing, unknown, mistyped or out of range.
     """
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from None
     config = _build(Config, data, str(path))
     _validate(config, path)
     return config

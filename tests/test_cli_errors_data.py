@@ -214,6 +214,19 @@ def test_train_py_checks_the_validation_set_before_training(tmp_path):
     assert not (tmp_path / "model").exists()
 
 
+
+@pytest.mark.parametrize("key, value, message", [
+    ("training.lr_values", [0.01, -0.001, 0.0001], "training.lr_values: must be positive numbers"),
+    ("training.momentum", 1.5, "training.momentum: must be in [0, 1)"),
+    ("postprocessing.iou_threshold", 0, "postprocessing.iou_threshold: must be in (0, 1]"),
+])
+def test_train_py_out_of_range_recipe_value_is_one_line_and_writes_nothing(tmp_path, key, value, message):
+    train = one_record_shard_set(str(tmp_path / "train"))
+    recipe = write_recipe(tmp_path, **{"input.train_dataset": train, key: value})
+    assert_one_error(run_cli("train.py", "--config", recipe), f"error: {recipe}: {message}")
+    assert not (tmp_path / "model").exists()
+
+
 # ----------------------------------------------------------------------------- prepare_wider.py, prepare_fddb.py
 
 def wider_tree(root, gt_text, split="train"):

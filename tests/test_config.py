@@ -64,3 +64,83 @@ def test_missing_file_and_bad_json(tmp_path):
     path.write_text('{"matching": ')
     with pytest.raises(ConfigError, match="invalid JSON at line 1"):
         load_config(str(path))
+
+
+def _set(group, key, value):
+    return lambda r: r[group].update({key: value})
+
+
+@pytest.mark.parametrize("group, key, value, message", [
+    ("training", "lr_values", [0.004, -0.0004, 0.00004], "must be positive numbers"),
+    ("training", "lr_values", [0.004, 0.0, 0.00004], "must be positive numbers"),
+    ("training", "lr_boundaries", [200000, 160000], "must be strictly increasing positive integers"),
+    ("training", "lr_boundaries", [160000, 160000], "must be strictly increasing positive integers"),
+    ("training", "lr_boundaries", [0, 160000], "must be strictly increasing positive integers"),
+    ("training", "lr_boundaries", [1.5, 160000], "must be strictly increasing positive integers"),
+    ("training", "num_steps", 0, "must be positive"),
+    ("training", "momentum", 1.0, "must be in [0, 1)"),
+    ("training", "momentum", -0.1, "must be in [0, 1)"),
+    ("training", "log_every", 0, "must be positive"),
+    ("training", "checkpoint_every", -5, "must be positive"),
+    ("training", "eval_every", -1, "must be >= 0"),
+    ("training", "max_checkpoints", 0, "must be positive"),
+    ("training", "num_eval_images", -1, "must be >= 0"),
+    ("input", "batch_size", 0, "must be positive"),
+    ("input", "shuffle_buffer", 0, "must be positive"),
+    ("input", "image_size", [1024, 0], "must be [height, width] of positive integers"),
+    ("matching", "threshold", 0.0, "must be in (0, 1]"),
+    ("matching", "threshold", 1.5, "must be in (0, 1]"),
+    ("ohem", "nms_threshold", 0.0, "must be in (0, 1]"),
+    ("ohem", "nms_threshold", 1.01, "must be in (0, 1]"),
+    ("ohem", "num_hard_examples", 0, "must be positive"),
+    ("ohem", "max_negatives_per_positive", -1.0, "must be >= 0"),
+    ("ohem", "min_negatives_per_image", -1, "must be >= 0"),
+    ("loss", "localization_loss_weight", -1.0, "must be >= 0"),
+    ("loss", "classification_loss_weight", -0.5, "must be >= 0"),
+    ("loss", "weight_decay", -0.001, "must be >= 0"),
+    ("postprocessing", "score_threshold", 1.5, "must be in [0, 1]"),
+    ("postprocessing", "score_threshold", -0.05, "must be in [0, 1]"),
+    ("postprocessing", "iou_threshold", 0.0, "must be in (0, 1]"),
+    ("postprocessing", "max_boxes", 0, "must be positive"),
+])
+def test_out_of_range_values_name_the_file_and_key(tmp_path, group, key, value, message):
+    data = recipe()
+    data[group][key] = value
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    text = str(error.value)
+    assert text.startswith(f"{path}: {group}.{key}: {message}") and "\n" not in text, text
+
+
+@pytest.mark.parametrize("group, key, value", [
+    ("training", "momentum", 0.0), ("training", "eval_every", 0), ("training", "num_eval_images", 0),
+    ("training", "lr_boundaries", []), ("ohem", "max_negatives_per_positive", 0.0),
+    ("ohem", "min_negatives_per_image", 0), ("loss", "weight_decay", 0.0), ("loss", "localization_loss_weight", 0),
+    ("matching", "threshold", 1.0), ("ohem", "nms_threshold", 1.0), ("postprocessing", "score_threshold", 0.0),
+    ("postprocessing", "score_threshold", 1.0), ("postprocessing", "iou_threshold", 1.0),
+])
+def test_values_at_the_edges_of_their_ranges_are_accepted(tmp_path, group, key, value):
+    data = recipe()
+    data[group][key] = value
+    if key == "lr_boundaries":
+        data["training"]["lr_values"] = [0.004]
+    load_config(write(tmp_path, data))
+
+
+def test_non_finite_numbers_and_unreadable_files(tmp_path):
+    path = tmp_path / "nan.json"
+    path.write_text(json.dumps(recipe()).replace('"momentum": 0.9', '"momentum": NaN'))
+    with pytest.raises(ConfigError, match=r"nan.json: training.momentum: expected a finite number, got nan"):
+        load_config(str(path))
+    latin = tmp_path / "latin1.json"
+    latin.write_bytes(json.dumps(recipe()).replace("models/run00", "mod\u00e8les").encode("latin-1"))
+    with pytest.raises(ConfigError, match="latin1.json: not UTF-8 text"):
+        load_config(str(latin))
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(str(tmp_path))  # a folder
+
+
+def test_config_error_is_a_one_line_user_error():
+    from src.cli import USER_ERRORS
+    assert issubclass(ConfigError, USER_ERRORS) and issubclass(ConfigError, ValueError)
