@@ -21,6 +21,20 @@ logger = logging.getLogger(__name__)
 NUM_SUMMARY_IMAGES = 4  # validation images drawn with boxes into TensorBoard at each evaluation
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; a checkpoint of the last finished step was saved first.
+
+    Attributes:
+        step: int, the global step of the saved checkpoint.
+        checkpoint: str, its path prefix.
+    """
+
+    def __init__(self, step, checkpoint):
+        super().__init__(f"interrupted at step {step}; checkpoint saved: {checkpoint}")
+        self.step = step
+        self.checkpoint = checkpoint
+
+
 def make_strategy(name):
     """'default' (one device), 'mirrored' (all local GPUs) or 'multi_worker_mirrored' (TF_CONFIG)."""
     if name == "mirrored":
@@ -184,33 +198,40 @@ def train(config, num_steps=None):
                     metrics["FN"], metrics["num_images"])
         return metrics
 
-    while step < num_steps:
-        out = distributed_step(next(iterator))
+    try:
+        while step < num_steps:
+            out = distributed_step(next(iterator))
+            step = int(optimizer.iterations.numpy())
+            if step % tc.log_every == 0 or step == num_steps:
+                total = float(out["total_loss"])
+                if not np.isfinite(total):
+                    raise FloatingPointError(f"loss is {total} at step {step}; last checkpoint: {manager.latest_checkpoint}")
+                logged.append((step, total))
+                lr = float(optimizer.learning_rate)
+                rate = (step - start_step) / max(time.time() - start_time, 1e-9)
+                eta = (num_steps - step) / max(rate, 1e-9)
+                logger.info("step %d/%d: loss %.4f (loc %.4f, cls %.4f, reg %.4f), lr %g, %.2f steps/s, ETA %s",
+                            step, num_steps, total, float(out["localization_loss"]),
+                            float(out["classification_loss"]), float(out["regularization_loss"]), lr, rate,
+                            time.strftime("%H:%M:%S", time.gmtime(eta)))
+                with train_writer.as_default(step=step):
+                    for key in ("total_loss", "localization_loss", "classification_loss", "regularization_loss"):
+                        tf.summary.scalar(f"losses/{key}", out[key])
+                    tf.summary.scalar("learning_rate", lr)
+                    tf.summary.scalar("steps_per_second", rate)
+                    for level, count in enumerate(out["matches_per_level"].numpy()):
+                        tf.summary.scalar(f"matches/level_{level}", int(count))
+                    tf.summary.scalar("ohem/positives", int(out["num_mined_positives"].numpy().sum()))
+                    tf.summary.scalar("ohem/negatives", int(out["num_mined_negatives"].numpy().sum()))
+                    tf.summary.scalar("matches/ignored", int(out["num_ignored"]))
+            if step % tc.checkpoint_every == 0 or step == num_steps:
+                manager.save(checkpoint_number=step)
+            if tc.eval_every and (step % tc.eval_every == 0 or step == num_steps):
+                last_eval = run_eval(step)
+    except KeyboardInterrupt:
+        # Ctrl-C: keep what was trained. The step counter only moves inside a finished
+        # update, so the saved state is a consistent one.
         step = int(optimizer.iterations.numpy())
-        if step % tc.log_every == 0 or step == num_steps:
-            total = float(out["total_loss"])
-            if not np.isfinite(total):
-                raise FloatingPointError(f"loss is {total} at step {step}; last checkpoint: {manager.latest_checkpoint}")
-            logged.append((step, total))
-            lr = float(optimizer.learning_rate)
-            rate = (step - start_step) / max(time.time() - start_time, 1e-9)
-            eta = (num_steps - step) / max(rate, 1e-9)
-            logger.info("step %d/%d: loss %.4f (loc %.4f, cls %.4f, reg %.4f), lr %g, %.2f steps/s, ETA %s",
-                        step, num_steps, total, float(out["localization_loss"]),
-                        float(out["classification_loss"]), float(out["regularization_loss"]), lr, rate,
-                        time.strftime("%H:%M:%S", time.gmtime(eta)))
-            with train_writer.as_default(step=step):
-                for key in ("total_loss", "localization_loss", "classification_loss", "regularization_loss"):
-                    tf.summary.scalar(f"losses/{key}", out[key])
-                tf.summary.scalar("learning_rate", lr)
-                tf.summary.scalar("steps_per_second", rate)
-                for level, count in enumerate(out["matches_per_level"].numpy()):
-                    tf.summary.scalar(f"matches/level_{level}", int(count))
-                tf.summary.scalar("ohem/positives", int(out["num_mined_positives"].numpy().sum()))
-                tf.summary.scalar("ohem/negatives", int(out["num_mined_negatives"].numpy().sum()))
-                tf.summary.scalar("matches/ignored", int(out["num_ignored"]))
-        if step % tc.checkpoint_every == 0 or step == num_steps:
-            manager.save(checkpoint_number=step)
-        if tc.eval_every and (step % tc.eval_every == 0 or step == num_steps):
-            last_eval = run_eval(step)
+        path = manager.save(checkpoint_number=step)
+        raise TrainingInterrupted(step, path) from None
     return {"step": step, "losses": logged, "eval": last_eval}
