@@ -12,11 +12,14 @@ an earlier run left one, so nothing is ever overwritten):
                               the track ends and at the end of the video;
     <stem>_tracks.txt         MOT format: frame,id,x,y,w,h,score,-1,-1,-1 (frames from 1,
                               score -1 on frames where the box is a Kalman prediction);
-    <stem>_summary.json       frames, tracks, faces saved, processing FPS, options;
+    <stem>_summary.json       frames, tracks, faces saved, processing FPS (after the
+                              first frame's warm-up), options, and "complete": false
+                              when the video ended early (truncated) or was interrupted;
     <stem>_annotated.mp4      with --save_video: boxes and track ids drawn.
 Files that are not videos, or that OpenCV cannot read, are skipped with a warning. The
 exit status is 0 when at least one video was processed, 1 otherwise, 2 if the model
-cannot be loaded.
+cannot be loaded or the output folder cannot be written. Ctrl-C writes the current video's
+partial results (summary with "complete": false), says so in one line and exits with 130.
 
 Box conventions: FaceDetector returns pixel [ymin, xmin, ymax, xmax]; the tracker, crops
 and the MOT file use pixel [x1, y1, x2, y2] (MOT: x, y, w, h). detections_to_tracker_input
@@ -170,6 +173,82 @@ def display_available():
     return True
 
 
+class VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a video was processed; its partial outputs were written first.
+
+    Attributes:
+        summary: the partial summary (``"complete": false``), also in <stem>_summary.json.
+    """
+
+    def __init__(self, summary):
+        super().__init__(f"{summary['video']}: interrupted at frame {summary['frames']}")
+        self.summary = summary
+
+
+@dataclasses.dataclass
+class _VideoRun:
+    """The state of one video being processed (what the outputs are made from)."""
+    out_dir: str
+    stem: str
+    keeper: BestFaceKeeper
+    mot_lines: list = dataclasses.field(default_factory=list)
+    shown_ids: set = dataclasses.field(default_factory=set)
+    frames: int = 0
+    detector_calls: int = 0
+    faces_saved: int = 0
+    tracks_saved: int = 0
+    first_frame_seconds: float = 0.0  # includes TensorFlow's warm-up on the first call
+
+    def save_finished(self, finished):
+        self.faces_saved += save_track_faces(self.out_dir, finished)
+        self.tracks_saved += len(finished)
+
+
+def _process_frame(run, index, frame, detector, tracker, detector_threshold, options):
+    """Detection (or prediction), tracking, crops and MOT rows of one frame; returns the tracks."""
+    track_scores = {}
+    if index % options.detect_every == 0:
+        dets = detect_faces(detector, frame, options.scale, detector_threshold)
+        run.detector_calls += 1
+        tracks = tracker.update(dets)
+        for track_id, row in tracker.matches:
+            run.keeper.add(track_id, index, frame, dets[row], dets[row, 4])
+            track_scores[int(track_id)] = float(dets[row, 4])
+    else:
+        tracks = tracker.predict_only()
+    run.save_finished(run.keeper.finish(tracker.removed_ids))
+    for x1, y1, x2, y2, track_id in tracks:
+        run.shown_ids.add(int(track_id))
+        run.mot_lines.append(f"{index + 1},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},"
+                             f"{y2 - y1:.2f},{track_scores.get(int(track_id), -1):.4f},-1,-1,-1\n")
+    return tracks
+
+
+def _write_outputs(run, video_path, seconds, options, complete, expected_frames):
+    """Saves the remaining crops, the MOT file and the summary; returns the summary."""
+    run.save_finished(run.keeper.finish_all())
+    write_text_atomic(os.path.join(run.out_dir, run.stem + MOT_SUFFIX), "".join(run.mot_lines))
+    steady = seconds - run.first_frame_seconds
+    summary = {
+        "video": os.path.abspath(video_path),
+        "output_dir": os.path.abspath(run.out_dir),
+        "complete": complete,
+        "frames": run.frames,
+        "frames_expected": expected_frames,
+        "detector_calls": run.detector_calls,
+        "tracks": len(run.shown_ids),
+        "tracks_saved": run.tracks_saved,
+        "faces_saved": run.faces_saved,
+        "seconds": round(seconds, 3),
+        # Frames per second after the first frame, whose detector call includes TensorFlow's
+        # one-time warm-up (about a second); the overall rate is frames / seconds.
+        "processing_fps": round((run.frames - 1) / steady, 2) if run.frames > 1 and steady > 0 else None,
+        "options": dataclasses.asdict(options),
+    }
+    write_text_atomic(os.path.join(run.out_dir, run.stem + SUMMARY_SUFFIX), json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
 def process_video(video_path, detector, output_root, options):
     """Detects, tracks and saves faces for one video.
 
@@ -180,11 +259,15 @@ def process_video(video_path, detector, output_root, options):
         options: VideoOptions.
 
     Returns:
-        dict, the summary also written to <stem>_summary.json.
+        dict, the summary also written to <stem>_summary.json. ``complete`` is False when the
+        video ended before the frame count in its header (a truncated file; a warning says so).
 
     Raises:
         video_io.VideoReadError: if the video cannot be opened or has no frame (nothing
             is written then).
+        VideoInterrupted: on Ctrl-C, after writing the partial outputs (crops of the tracks
+            so far, MOT file, summary with ``"complete": false``; the annotated video is
+            removed, never left half-written).
     """
     stem = os.path.splitext(os.path.basename(video_path))[0]
     reader = video_io.FrameReader(video_path, max_frames=options.max_frames)
@@ -193,37 +276,21 @@ def process_video(video_path, detector, output_root, options):
                           low_score_threshold=min(options.low_score_threshold, options.score_threshold))
     detector_threshold = (options.score_threshold if options.tracker == "sort"
                           else min(options.low_score_threshold, options.score_threshold))
-    keeper = BestFaceKeeper(options.top_k, options.margin, options.min_track_length)
-    out_dir = video_io.create_run_dir(output_root, stem)
+    run = _VideoRun(video_io.create_run_dir(output_root, stem), stem,
+                    BestFaceKeeper(options.top_k, options.margin, options.min_track_length))
     writer = None
-    mot_lines, shown_ids = [], set()
-    faces_saved = tracks_saved = frames = detector_calls = 0
     start = time.perf_counter()
     try:
         if options.save_video:
-            writer = video_io.AtomicVideoWriter(os.path.join(out_dir, stem + ANNOTATED_SUFFIX),
+            writer = video_io.AtomicVideoWriter(os.path.join(run.out_dir, stem + ANNOTATED_SUFFIX),
                                                 reader.fps, reader.width, reader.height)
         bar = tqdm(reader, total=reader.frame_count or None, desc=stem, unit="frame",
                    disable=not options.progress)
         for index, frame in bar:
-            frames += 1
-            track_scores = {}
-            if index % options.detect_every == 0:
-                dets = detect_faces(detector, frame, options.scale, detector_threshold)
-                detector_calls += 1
-                tracks = tracker.update(dets)
-                for track_id, row in tracker.matches:
-                    keeper.add(track_id, index, frame, dets[row], dets[row, 4])
-                    track_scores[int(track_id)] = float(dets[row, 4])
-            else:
-                tracks = tracker.predict_only()
-            finished = keeper.finish(tracker.removed_ids)
-            faces_saved += save_track_faces(out_dir, finished)
-            tracks_saved += len(finished)
-            for x1, y1, x2, y2, track_id in tracks:
-                shown_ids.add(int(track_id))
-                mot_lines.append(f"{index + 1},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},"
-                                 f"{y2 - y1:.2f},{track_scores.get(int(track_id), -1):.4f},-1,-1,-1\n")
+            tracks = _process_frame(run, index, frame, detector, tracker, detector_threshold, options)
+            run.frames += 1
+            if run.frames == 1:
+                run.first_frame_seconds = time.perf_counter() - start
             if writer is not None or options.display:
                 draw_tracks(frame, tracks)
             if writer is not None:
@@ -234,9 +301,13 @@ def process_video(video_path, detector, output_root, options):
                     LOGGER.info("%s: stopped by the user at frame %d", video_path, index + 1)
                     break
         bar.close()
-        finished = keeper.finish_all()
-        faces_saved += save_track_faces(out_dir, finished)
-        tracks_saved += len(finished)
+    except KeyboardInterrupt:
+        if writer is not None:
+            writer.abort()
+        reader.close()
+        summary = _write_outputs(run, video_path, time.perf_counter() - start, options, False,
+                                 reader.frame_count or None)
+        raise VideoInterrupted(summary) from None
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -245,22 +316,13 @@ def process_video(video_path, detector, output_root, options):
         reader.close()
     if writer is not None:
         writer.close()
-    seconds = time.perf_counter() - start
-    write_text_atomic(os.path.join(out_dir, stem + MOT_SUFFIX), "".join(mot_lines))
-    summary = {
-        "video": os.path.abspath(video_path),
-        "output_dir": os.path.abspath(out_dir),
-        "frames": frames,
-        "detector_calls": detector_calls,
-        "tracks": len(shown_ids),
-        "tracks_saved": tracks_saved,
-        "faces_saved": faces_saved,
-        "seconds": round(seconds, 3),
-        "processing_fps": round(frames / seconds, 2) if seconds > 0 else None,
-        "options": dataclasses.asdict(options),
-    }
-    write_text_atomic(os.path.join(out_dir, stem + SUMMARY_SUFFIX), json.dumps(summary, indent=2) + "\n")
-    return summary
+    expected = reader.frame_count or None
+    complete = expected is None or run.frames >= expected or options.display
+    if not complete:
+        LOGGER.warning("%s: the video ended early: %d of the %d frames its header announces were "
+                       "readable (truncated file?); results cover those frames", video_path,
+                       run.frames, expected)
+    return _write_outputs(run, video_path, time.perf_counter() - start, options, complete, expected)
 
 
 def load_face_detector(model_path):
@@ -396,6 +458,15 @@ def main(argv=None, detector_factory=None):
             LOGGER.warning("%s; skipped", err)
             skipped += 1
             continue
+        except VideoInterrupted as interrupted:
+            print(f"error: interrupted: {path}: partial results for {interrupted.summary['frames']} frames "
+                  f"(crops, tracks, summary with \"complete\": false) in {interrupted.summary['output_dir']}; "
+                  f"{len(done)} earlier video(s) complete", file=sys.stderr)
+            return 130
+        except OSError as err:  # the output folder cannot be written (permissions, disk full)
+            print(f"error: {args.output_path}: cannot write the results: {err.strerror or err}"
+                  f"{' (' + err.filename + ')' if getattr(err, 'filename', None) else ''}", file=sys.stderr)
+            return 2
         done.append(summary)
         LOGGER.info("%s: %d frames, %d tracks, %d faces saved, %.1f FPS -> %s", path, summary["frames"],
                     summary["tracks"], summary["faces_saved"], summary["processing_fps"] or 0.0,

@@ -82,7 +82,7 @@ def test_end_to_end_byte_with_video(tmp_path, clip):
     summary = json.loads((folder / "people_summary.json").read_text())
     assert summary["frames"] == FRAMES and summary["detector_calls"] == FRAMES
     assert summary["tracks"] == len(np.unique(rows[:, 1]))
-    assert summary["processing_fps"] > 0
+    assert summary["processing_fps"] > 0 and summary["complete"] is True
 
     crops = sorted(p for p in os.listdir(folder) if p.endswith(".jpg"))
     assert len(crops) == summary["faces_saved"] > 0
@@ -229,3 +229,69 @@ def test_detector_gets_rgb_frames(tmp_path):
                       detector_factory=lambda model: detector) == 0
     red, green, blue = seen[0]
     assert len(seen) == 3 and blue > 200 and red < 50 and green < 50
+
+
+class _InterruptingDetector(GroundTruthDetector):
+    """Raises KeyboardInterrupt (as Ctrl-C would) on call number `at` (1-based)."""
+
+    def __init__(self, det_frames, at):
+        super().__init__(det_frames)
+        self.at = at
+
+    def __call__(self, image, score_threshold=0.5):
+        if self.calls + 1 == self.at:
+            raise KeyboardInterrupt
+        return super().__call__(image, score_threshold)
+
+
+def test_ctrl_c_writes_partial_results_and_one_line(tmp_path, clip, capsys):
+    videos = _video_dir(tmp_path, clip)
+    out = tmp_path / "facepics"
+    double = _InterruptingDetector(clip["dets"], at=31)
+    rc = start.main([str(videos), "--output_path", str(out), "--save_video", "--min_track_length", "5",
+                     "--no_progress"], detector_factory=lambda model: double)
+    assert rc == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: interrupted: {videos / 'people.mp4'}: partial results for 30 frames")
+    folder = out / "people"
+    summary = json.loads((folder / "people_summary.json").read_text())
+    assert summary["complete"] is False and summary["frames"] == 30 and summary["frames_expected"] == FRAMES
+    rows = _read_mot(folder / "people_tracks.txt")
+    assert rows[:, 0].max() <= 30
+    assert summary["faces_saved"] == len([p for p in os.listdir(folder) if p.endswith(".jpg")]) > 0
+    # The annotated video is not left half-written, under its name or a temporary one.
+    assert sorted(p for p in os.listdir(folder) if not p.endswith(".jpg")) == ["people_summary.json", "people_tracks.txt"]
+
+
+def test_truncated_video_is_reported_as_incomplete(tmp_path, caplog):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    path = str(folder / "cut.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 25, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:  # cut the file in the middle: the header still says 40 frames
+        f.write(data[:len(data) // 2])
+    expected = int(cv2.VideoCapture(path).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert expected == 40
+    caplog.set_level(logging.WARNING)
+    rc = start.main([str(folder), "--output_path", str(tmp_path / "out"), "--no_progress"],
+                    detector_factory=lambda model: GroundTruthDetector([]))
+    assert rc == 0
+    summary = json.loads((tmp_path / "out" / "cut" / "cut_summary.json").read_text())
+    assert summary["complete"] is False and 0 < summary["frames"] < 40 and summary["frames_expected"] == 40
+    assert f"{path}: the video ended early: {summary['frames']} of the 40 frames" in caplog.text
+
+
+def test_unwritable_output_path_is_one_line(tmp_path, clip, capsys):
+    videos = _video_dir(tmp_path, clip)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    rc = start.main([str(videos), "--output_path", str(blocker / "out"), "--no_progress"],
+                    detector_factory=lambda model: GroundTruthDetector(clip["dets"]))
+    assert rc == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: {blocker / 'out'}: cannot write the results: Not a directory ({blocker / 'out'})"]
