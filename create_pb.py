@@ -3,11 +3,16 @@
 The graph's input placeholder is `image_tensor` (uint8 [batch, height, width, 3]) and its
 outputs are the nodes `boxes`, `scores` and `num_boxes`, as in the upstream, so the file works
 with `face_detector.FaceDetector` and with code written for the upstream's graph. Variables
-become constants and batch norm is folded into the convolutions. Written atomically.
+become constants and batch norm is folded into the convolutions. Written atomically; an
+existing output file is replaced only with --overwrite.
+
+User errors (a missing, empty or corrupt SavedModel, an existing output, an output that is a
+folder) end with one line `error: ...` on stderr and exit code 2; --debug shows the traceback.
 
 Examples:
     python create_pb.py -s export/run00/240000 -o model.pb
     python create_pb.py -s export/run00 -o model.pb      # the latest version in the folder
+    python create_pb.py -s export/run00 -o model.pb --overwrite
 """
 import argparse
 import os
@@ -15,34 +20,74 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from src.cli import UserError, add_debug_flag, import_tensorflow, report_errors  # noqa: E402
+
 
 def resolve_saved_model(path):
-    """A SavedModel folder, or the highest numbered version inside a parent folder."""
+    """A SavedModel folder, or the highest numbered version inside a parent folder.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        UserError: `path` is neither a SavedModel folder nor a folder of numbered versions.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "no such SavedModel folder", path)
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
     versions = [d for d in os.listdir(path) if d.isdigit()] if os.path.isdir(path) else []
     if not versions:
-        raise FileNotFoundError(f"{path}: not a SavedModel folder and holds no numbered versions")
+        raise UserError(f"{path}: not a SavedModel folder and holds no numbered versions")
     return os.path.join(path, max(versions, key=int))
 
 
-def main(argv=None):
+def check_output(path, overwrite):
+    """Refuses an output that is a folder, or that exists without `overwrite` (before any work)."""
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder; give the path of the .pb file to write")
+    if os.path.lexists(path) and not overwrite:
+        raise UserError(f"{path}: already exists; pass --overwrite to replace it")
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise UserError(f"{path}: {parent} is not a folder")
+    if os.path.isdir(parent) and not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: cannot write into {parent}: permission denied")
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-s", "--saved_model_folder", required=True, help="SavedModel folder (or its parent)")
     parser.add_argument("-o", "--output_pb", default="model.pb", help="where to write the frozen graph")
-    args = parser.parse_args(argv)
+    parser.add_argument("--overwrite", action="store_true", help="replace --output_pb if it exists")
+    add_debug_flag(parser)
+    return parser.parse_args(argv)
+
+
+def run(argv=None):
+    """The script without the error policy: user errors are raised (UserError, OSError)."""
+    args = parse_args(argv)
+    check_output(args.output_pb, args.overwrite)
+    saved_model = resolve_saved_model(args.saved_model_folder)
+    import_tensorflow()
     from src import export
     try:
-        saved_model = resolve_saved_model(args.saved_model_folder)
-    except FileNotFoundError as e:
-        sys.exit(f"error: {e}")
-    graph_def = export.freeze_saved_model(saved_model)
-    export.write_graph_def(graph_def, args.output_pb)
+        graph_def = export.freeze_saved_model(saved_model)
+    except export.InvalidSavedModelError as e:
+        raise UserError(str(e)) from e
+    try:
+        export.write_graph_def(graph_def, args.output_pb, overwrite=args.overwrite)
+    except FileExistsError as e:  # appeared while freezing
+        raise UserError(f"{args.output_pb}: already exists; pass --overwrite to replace it") from e
     counts = export.op_counts(graph_def)
     top = ", ".join(f"{op} {n}" for op, n in sorted(counts.items(), key=lambda x: -x[1])[:6])
     size_mb = os.path.getsize(args.output_pb) / 2**20
     print(f"wrote {args.output_pb} ({size_mb:.1f} MB): {len(graph_def.node)} ops ({top}, ...)")
+    return 0
+
+
+def main(argv=None):
+    """Runs the script; returns 0, or 2 after printing one `error: ...` line (--debug re-raises)."""
+    return report_errors(run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

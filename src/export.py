@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 from tensorflow.python.grappler import tf_optimizer
 
-from src.atomic_io import write_bytes_atomic
+from src.atomic_io import temporary_sibling, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,11 @@ logger = logging.getLogger(__name__)
 NODE_NAMES = {"input": "image_tensor", "boxes": "boxes", "scores": "scores", "num_boxes": "num_boxes"}
 OUTPUT_KEYS = ("boxes", "scores", "num_boxes")
 SIGNATURE_KEY = "serving_default"
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+class InvalidSavedModelError(ValueError):
+    """A folder that should hold a SavedModel does not (empty, corrupt, or without our signature)."""
 
 
 class ServingModule(tf.Module):
@@ -58,6 +63,13 @@ def _fresh_temp_dir(final_path):
     return tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(final_path) + "-", dir=parent)
 
 
+def _default_dir_mode():
+    """0o777 minus the process umask: the mode os.makedirs gives a new folder."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
 def save_saved_model(model, export_dir, score_threshold, iou_threshold, max_boxes,
                      compute_dtype=tf.float32):
     """Writes a SavedModel with the serving signature, atomically.
@@ -68,6 +80,9 @@ def save_saved_model(model, export_dir, score_threshold, iou_threshold, max_boxe
         score_threshold, iou_threshold, max_boxes: NMS settings baked into the graph.
         compute_dtype: tf.float32 (default) or tf.bfloat16 (see ServingModule).
 
+    The folder gets the usual permissions of a new folder (0o777 minus the umask), not the
+    owner-only mode of the temporary folder it is written in.
+
     Raises:
         FileExistsError: export_dir exists (nothing is overwritten).
     """
@@ -77,6 +92,7 @@ def save_saved_model(model, export_dir, score_threshold, iou_threshold, max_boxe
     temp = _fresh_temp_dir(export_dir)
     try:
         tf.saved_model.save(module, temp, signatures={SIGNATURE_KEY: module.serve})
+        os.chmod(temp, _default_dir_mode())
         os.rename(temp, export_dir)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
@@ -99,6 +115,39 @@ def _optimize(graph_def, output_names):
     return tf_optimizer.OptimizeGraph(config, meta_graph)
 
 
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def load_saved_model(saved_model_dir):
+    """Loads a SavedModel folder (tf.saved_model.load) and checks it has the serving signature.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        InvalidSavedModelError: one line naming the folder: no saved_model.pb in it (an empty or
+            unfinished export), a file that cannot be parsed or loaded (corrupt), or no
+            'serving_default' signature.
+    """
+    if not os.path.exists(saved_model_dir):
+        raise FileNotFoundError(2, "no such SavedModel folder", saved_model_dir)
+    if not os.path.isdir(saved_model_dir):
+        raise InvalidSavedModelError(f"{saved_model_dir}: not a folder (a SavedModel is a folder "
+                                     "holding saved_model.pb and variables/)")
+    if not any(os.path.isfile(os.path.join(saved_model_dir, name)) for name in SAVED_MODEL_FILES):
+        raise InvalidSavedModelError(f"{saved_model_dir}: not a SavedModel: it holds no saved_model.pb "
+                                     "(an empty or unfinished export?)")
+    try:
+        loaded = tf.saved_model.load(saved_model_dir)
+    except (OSError, ValueError, tf.errors.OpError) as error:  # corrupt protobuf or variables
+        raise InvalidSavedModelError(f"{saved_model_dir}: not a readable SavedModel (corrupt?): "
+                                     f"{_first_line(error)}") from error
+    if SIGNATURE_KEY not in loaded.signatures:
+        raise InvalidSavedModelError(f"{saved_model_dir}: the SavedModel has no {SIGNATURE_KEY!r} "
+                                     "signature (was it written by save.py?)")
+    return loaded
+
+
 def freeze_saved_model(saved_model_dir):
     """Freezes a SavedModel's serving signature into a GraphDef with the upstream node names.
 
@@ -109,8 +158,11 @@ def freeze_saved_model(saved_model_dir):
         a tf.compat.v1.GraphDef whose input placeholder is `image_tensor` and whose outputs are
         the nodes `boxes`, `scores`, `num_boxes`; variables are constants and batch norm is
         folded into the convolution kernels.
+
+    Raises:
+        FileNotFoundError, InvalidSavedModelError: see `load_saved_model`.
     """
-    loaded = tf.saved_model.load(saved_model_dir)
+    loaded = load_saved_model(saved_model_dir)
     function = loaded.signatures[SIGNATURE_KEY]
     frozen = convert_variables_to_constants_v2(function)
     graph_def = frozen.graph.as_graph_def()
@@ -132,9 +184,42 @@ def freeze_saved_model(saved_model_dir):
     return _optimize(graph_def, [NODE_NAMES[k] for k in OUTPUT_KEYS])
 
 
-def write_graph_def(graph_def, path):
-    """Writes a binary GraphDef atomically (temporary name in the same folder, then rename)."""
-    write_bytes_atomic(path, graph_def.SerializeToString())
+def write_graph_def(graph_def, path, overwrite=True):
+    """Writes a binary GraphDef atomically (temporary name in the same folder, then rename).
+
+    Args:
+        graph_def: a GraphDef.
+        path: str, the file to write.
+        overwrite: bool; False never replaces an existing file, even one that appears while
+            the graph is being written (the complete temporary file is hard-linked to `path`).
+
+    Raises:
+        FileExistsError: overwrite is False and `path` exists.
+        IsADirectoryError: `path` is a folder.
+    """
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "is a folder, not a file", path)
+    if overwrite:
+        write_bytes_atomic(path, graph_def.SerializeToString())
+        return
+    if os.path.lexists(path):
+        raise FileExistsError(17, "already exists", path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = temporary_sibling(path)
+    try:
+        with open(tmp, "xb") as f:
+            f.write(graph_def.SerializeToString())
+        try:
+            os.link(tmp, path)  # fails if path exists: never replaces
+        except FileExistsError:
+            raise FileExistsError(17, "already exists", path) from None
+        except OSError:  # a file system without hard links: check, then rename
+            if os.path.lexists(path):
+                raise FileExistsError(17, "already exists", path) from None
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def op_counts(graph_def):
