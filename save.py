@@ -3,12 +3,17 @@
 The SavedModel takes `image_tensor` (uint8 [batch, height, width, 3], every dimension free)
 and returns `boxes` (normalized ymin, xmin, ymax, xmax), `scores` and `num_boxes`; the NMS
 settings come from the config's `postprocessing` group. It is written to
-OUTPUT_DIR/<global step>/ (the TF Serving layout), atomically; an existing export is never
-overwritten.
+OUTPUT_DIR/<global step>/ (the TF Serving layout), atomically, with the usual folder
+permissions (0o777 minus the umask); an existing export is never overwritten.
+
+User errors (a missing or unreadable checkpoint, a folder without checkpoints, a bad recipe, an
+existing export) end with one line `error: ...` on stderr and a non-zero exit code; --debug
+shows the traceback.
 
 Examples:
     python save.py --config configs/config.json --output_dir export/run00
     python save.py --config configs/sample.json --checkpoint models/sample/ckpt-3 --output_dir export/sample
+    python save.py --config configs/sample.json --checkpoint models/sample --output_dir export/sample
     python save.py --config configs/config.json --from_upstream_checkpoint upstream/model.ckpt-240000 \\
         --output_dir export/upstream
     python save.py --config configs/sample.json --output_dir export/sample_bf16 --compute_dtype bfloat16
@@ -20,13 +25,17 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from src.cli import USER_ERRORS, UserError, add_debug_flag, format_error, import_tensorflow  # noqa: E402
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/config.json", help="the training recipe (JSON)")
     parser.add_argument("--output_dir", required=True, help="parent folder of the versioned SavedModel")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--checkpoint", help="a checkpoint prefix (default: the latest in the config's model_dir)")
+    group.add_argument("--checkpoint",
+                       help="a checkpoint prefix (models/run00/ckpt-3), one of its files, or a folder "
+                            "(its latest checkpoint); default: the latest in the config's model_dir")
     group.add_argument("--from_upstream_checkpoint",
                        help="a TF1 checkpoint of the upstream FaceBoxes (converted on the fly)")
     parser.add_argument("--compute_dtype", choices=("float32", "bfloat16"), default="float32",
@@ -34,46 +43,94 @@ def parse_args(argv=None):
                              "faster on CPUs with bfloat16 units (AVX512_BF16/AMX); on the sample video "
                              "it moved scores by < 0.004 and boxes by up to 8 px; decoding and NMS "
                              "stay float32")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def read_checkpoint(model, path):
+    """Restores `model` from one of our checkpoints; returns its step.
+
+    Args:
+        model: a FaceBoxes.
+        path: a checkpoint prefix, one of its files, or a folder with a 'checkpoint' state file.
+
+    Raises:
+        UserError: one line naming the checkpoint: missing, a folder without checkpoints, not a
+            TensorFlow checkpoint, or one that does not hold this model.
+    """
+    tf = import_tensorflow()
+    from src.upstream_checkpoint import UpstreamCheckpointError, resolve_checkpoint_prefix
+
+    try:
+        prefix = resolve_checkpoint_prefix(path)
+    except UpstreamCheckpointError as e:
+        raise UserError(str(e)) from e
+    step_var = tf.Variable(0, dtype=tf.int64)
+    try:
+        status = tf.train.Checkpoint(model=model, step=step_var).read(prefix)
+        status.assert_existing_objects_matched().expect_partial()
+    except (tf.errors.OpError, ValueError) as e:
+        raise UserError(f"{prefix}: not a readable TensorFlow checkpoint: {_first_line(e)}") from e
+    except AssertionError as e:
+        raise UserError(f"{prefix}: does not hold a FaceBoxes model of this project ({_first_line(e)}); "
+                        "for the upstream's TF1 checkpoints use --from_upstream_checkpoint") from e
+    return int(step_var.numpy())
+
+
+def run(argv=None):
+    """The script without the error policy: user errors are raised (UserError, OSError)."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    import tensorflow as tf
-    from src.config import ConfigError, load_config
+    tf = import_tensorflow()
+    from src.config import load_config
     from src.detector import FaceBoxes
     from src import export
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        sys.exit(f"error: {e}")
+    config = load_config(args.config)  # ConfigError is a UserError
     model = FaceBoxes()
     if args.from_upstream_checkpoint:
         from src.upstream_checkpoint import UpstreamCheckpointError, load_upstream_checkpoint
         try:
             report = load_upstream_checkpoint(model, args.from_upstream_checkpoint)
-        except (UpstreamCheckpointError, FileNotFoundError) as e:
-            sys.exit(f"error: {e}")
+        except UpstreamCheckpointError as e:
+            raise UserError(str(e)) from e
         step = report.global_step or 0
+    elif args.checkpoint:
+        step = read_checkpoint(model, args.checkpoint)
     else:
-        path = args.checkpoint or tf.train.latest_checkpoint(config.training.model_dir)
+        path = tf.train.latest_checkpoint(config.training.model_dir)
         if path is None:
-            sys.exit(f"error: no checkpoint in {config.training.model_dir} (train first or pass --checkpoint)")
-        step_var = tf.Variable(0, dtype=tf.int64)
-        status = tf.train.Checkpoint(model=model, step=step_var).read(path)
-        status.assert_existing_objects_matched().expect_partial()
-        step = int(step_var.numpy())
+            raise UserError(f"no checkpoint in {config.training.model_dir} (train first or pass --checkpoint)")
+        step = read_checkpoint(model, path)
     pp = config.postprocessing
     export_dir = os.path.join(args.output_dir, str(step))
+    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise UserError(f"{args.output_dir}: is a file; --output_dir must be a folder")
     try:
         export.save_saved_model(model, export_dir, pp.score_threshold, pp.iou_threshold, pp.max_boxes,
                                 tf.as_dtype(args.compute_dtype))
     except FileExistsError as e:
-        sys.exit(f"error: {e}")
+        raise UserError(str(e)) from e
     print(f"saved model (step {step}) to {export_dir}")
+    return 0
+
+
+def main(argv=None):
+    """Runs the script. A user error exits with one line on stderr: SystemExit('error: ...'), exit
+    code 1 (--debug re-raises the error with its traceback instead)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return run(argv)
+    except USER_ERRORS as e:
+        if "--debug" in argv:
+            raise
+        raise SystemExit(f"error: {format_error(e)}") from None
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
