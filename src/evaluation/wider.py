@@ -25,12 +25,27 @@ flagged ``invalid`` are ignored unless ignore_invalid=False) and the result is o
 With ``wider_face_val.mat`` and ``wider_{easy,medium,hard}_val.mat`` (read with
 scipy.io.loadmat: event_list, file_list, face_bbx_list, gt_list), each setting counts the
 faces its gt_list names and ignores the rest.
+
+Command line (detections in the official submission layout, <event>/<name>.txt per image)::
+
+    python -m src.evaluation.wider --gt data/WIDER/wider_face_split/wider_face_val_bbx_gt.txt \
+        --detections result/wider_val [--mat_dir eval_tools/ground_truth] [--json result/wider.json]
+
+prints the AP of the whole set (and of easy/medium/hard with --mat_dir). User errors (missing
+or malformed files, an existing --json without --overwrite) end with one line ``error: ...``
+on stderr and exit code 2; --debug shows the traceback.
 """
+import argparse
 import dataclasses
+import json
 import logging
 import os
+import sys
 
 import numpy as np
+
+from src.atomic_io import write_text_atomic
+from src.cli import UserError, add_debug_flag, report_errors
 
 logger = logging.getLogger(__name__)
 
@@ -411,3 +426,74 @@ def evaluate_wider(entries, detections, mat_dir=None, ignore_invalid=True):
         settings = {name: evaluate_ap(images, detections) for name, images in settings_gt.items()}
     return WiderReport(overall=overall, settings=settings, settings_available=settings_gt is not None,
                        message=message)
+
+
+def _result_dict(result):
+    """The JSON-friendly summary of an ApResult (no curves)."""
+    return {'ap': result.ap, 'num_faces': result.num_faces, 'num_detections': result.num_detections,
+            'images_without_detections': result.images_without_detections}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m src.evaluation.wider',
+        description='WIDER FACE style AP@0.5 of detections in the official submission layout '
+                    '(<event>/<name>.txt: name line, count line, "left top width height score" lines).',
+        epilog='Example: python -m src.evaluation.wider --gt data/WIDER/wider_face_split/'
+               'wider_face_val_bbx_gt.txt --detections result/wider_val --mat_dir eval_tools/ground_truth')
+    parser.add_argument('--gt', required=True,
+                        help='the ground-truth text file, e.g. wider_face_split/wider_face_val_bbx_gt.txt')
+    parser.add_argument('--detections', required=True,
+                        help='submission folder with <event>/<name>.txt per image (images without a '
+                             'file count as no detections)')
+    parser.add_argument('--mat_dir', default=None,
+                        help='folder with the official wider_face_val.mat and wider_{easy,medium,hard}_val.mat '
+                             '(eval_tools/ground_truth) for the easy/medium/hard APs')
+    parser.add_argument('--keep_invalid', action='store_true',
+                        help="count faces flagged 'invalid' in the whole-set AP (default: ignore them)")
+    parser.add_argument('--json', default=None, help='also write the APs to this JSON file (atomically)')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing --json file')
+    add_debug_flag(parser)
+    return parser.parse_args(argv)
+
+
+def _main(argv=None):
+    """The command line without the error policy: user errors are raised (UserError, OSError)."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    if args.json:
+        if os.path.isdir(args.json):
+            raise UserError('%s: is a folder; --json wants a file path' % args.json)
+        if os.path.lexists(args.json) and not args.overwrite:
+            raise UserError('%s: already exists; pass --overwrite to replace it' % args.json)
+    if os.path.isdir(args.gt):
+        raise UserError('%s: is a folder; --gt wants the ground-truth text file' % args.gt)
+    if not os.path.isfile(args.gt):
+        raise UserError('%s: no such ground-truth file' % args.gt)
+    if not os.path.isdir(args.detections):
+        raise UserError('%s: no such submission folder' % args.detections)
+    if args.mat_dir is not None and not os.path.isdir(args.mat_dir):
+        raise UserError('%s: no such folder (--mat_dir)' % args.mat_dir)
+    from src.datasets.wider_format import parse_wider_gt
+    try:
+        entries = parse_wider_gt(args.gt)
+        report = evaluate_wider(entries, args.detections, args.mat_dir, not args.keep_invalid)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(str(error)) from error
+    results = {'all': report.overall, **report.settings}
+    for name, result in results.items():
+        print('%-6s AP@0.5 %.4f (%d faces, %d detections, %d images without detections)'
+              % (name, result.ap, result.num_faces, result.num_detections, result.images_without_detections))
+    if args.json:
+        write_text_atomic(args.json, json.dumps({name: _result_dict(r) for name, r in results.items()},
+                                                indent=2) + '\n')
+    return 0
+
+
+def main(argv=None):
+    """Runs the command line; returns 0, or 2 after one ``error: ...`` line (--debug re-raises)."""
+    return report_errors(_main, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
