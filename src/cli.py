@@ -26,6 +26,10 @@ import tempfile
 __all__ = ["UserError", "USER_ERRORS", "add_debug_flag", "format_error", "import_tensorflow", "report_errors"]
 
 
+# The shell's exit status for a process ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
+
+
 class UserError(Exception):
     """A mistake of the user (bad path, value, file): printed as one line."""
 
@@ -59,8 +63,10 @@ def format_error(error):
 def report_errors(main, argv=None, user_errors=USER_ERRORS):
     """Runs ``main(argv)`` and returns its exit code (None counts as 0).
 
-    On an exception of `user_errors` prints ``error: <message>`` (one line) to stderr and returns 2,
-    unless ``--debug`` is among the arguments (`argv`, default ``sys.argv[1:]``): then it re-raises.
+    On an exception of `user_errors` prints ``error: <message>`` (one line) to stderr and returns 2;
+    on Ctrl-C (KeyboardInterrupt, whose message may say what was saved) ``error: <message>`` or
+    ``error: interrupted`` and returns EXIT_INTERRUPTED (130). With ``--debug`` among the
+    arguments (`argv`, default ``sys.argv[1:]``) it re-raises instead.
     """
     if argv is None:
         argv = sys.argv[1:]
@@ -73,6 +79,12 @@ def report_errors(main, argv=None, user_errors=USER_ERRORS):
         sys.stdout.flush()
         print(f"error: {format_error(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C: one line (what was saved, if the script says), 130
+        if "--debug" in argv:
+            raise
+        sys.stdout.flush()
+        print(f"error: {format_error(e) if str(e) else 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0 if code is None else code
 
 

@@ -160,3 +160,39 @@ def test_bfloat16_export_finds_the_same_faces(trained, tmp_path):
     for box, score in zip(boxes, scores):
         ious = pairwise_iou(box[None], half_boxes)[0]
         assert ious.max() > 0.7 and abs(half_scores[ious.argmax()] - score) < 0.05
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_where(data_dir, tmp_path):
+    """SIGINT to train.py: a checkpoint of the last finished step, one line, exit 130; resume works."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    config_path = str(tmp_path / "c.json")
+    write_config(config_path, data_dir, str(tmp_path / "model"), eval_every=0)
+    recipe = json.load(open(config_path))
+    recipe["training"].update(num_steps=100000, log_every=1, checkpoint_every=100000)
+    json.dump(recipe, open(config_path, "w"))
+    process = subprocess.Popen([sys.executable, "train.py", "--config", config_path], stderr=subprocess.PIPE,
+                               text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    lines = []
+    deadline = time.time() + 240
+    try:
+        for line in process.stderr:  # wait until a few steps are done
+            lines.append(line)
+            if " INFO step 2/" in line or time.time() > deadline:
+                break
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=120)[1]
+    finally:
+        process.kill()
+    assert process.returncode == 130, "".join(lines) + rest
+    errors = [line for line in rest.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in rest, rest
+    step = int(errors[0].split("interrupted at step ")[1].split(";")[0])
+    assert step >= 2
+    prefix = tf.train.latest_checkpoint(str(tmp_path / "model"))
+    assert prefix.endswith(f"ckpt-{step}") and errors[0].endswith(prefix)
+    # Training continues from it.
+    resumed = train(load_config(config_path), num_steps=step + 2)
+    assert resumed["step"] == step + 2
