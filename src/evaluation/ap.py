@@ -18,11 +18,13 @@ Semantics (UPSTREAM_FACTS.md, "Evaluation during training"):
 """
 import numpy as np
 
+from src import box_iou_numpy
+
 IOU_THRESHOLD = 0.5  # PASCAL VOC / upstream
 
 
 def pairwise_iou(boxes1, boxes2):
-    """IoU of every pair of boxes.
+    """IoU of every pair of [ymin, xmin, ymax, xmax] boxes (`src.box_iou_numpy.pairwise_iou`).
 
     Args:
         boxes1: float array [N, 4], [ymin, xmin, ymax, xmax].
@@ -31,17 +33,7 @@ def pairwise_iou(boxes1, boxes2):
     Returns:
         float64 array [N, M]; pairs whose union is empty get 0.
     """
-    boxes1 = np.asarray(boxes1, dtype=np.float64)
-    boxes2 = np.asarray(boxes2, dtype=np.float64)
-    ymin1, xmin1, ymax1, xmax1 = np.split(boxes1, 4, axis=1)  # [N, 1] each
-    ymin2, xmin2, ymax2, xmax2 = boxes2.T  # [M] each
-    heights = np.clip(np.minimum(ymax1, ymax2) - np.maximum(ymin1, ymin2), 0.0, None)
-    widths = np.clip(np.minimum(xmax1, xmax2) - np.maximum(xmin1, xmin2), 0.0, None)
-    intersection = heights * widths  # [N, M]
-    area1 = np.clip(ymax1 - ymin1, 0.0, None) * np.clip(xmax1 - xmin1, 0.0, None)  # [N, 1]
-    area2 = np.clip(ymax2 - ymin2, 0.0, None) * np.clip(xmax2 - xmin2, 0.0, None)  # [M]
-    union = area1 + area2 - intersection
-    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
+    return box_iou_numpy.pairwise_iou(boxes1, boxes2, 'yxyx')
 
 
 def match_image(boxes, scores, gt_boxes, iou_threshold=IOU_THRESHOLD):

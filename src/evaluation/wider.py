@@ -44,6 +44,7 @@ import sys
 
 import numpy as np
 
+from src import box_iou_numpy
 from src.atomic_io import write_text_atomic
 from src.cli import UserError, add_debug_flag, report_errors
 
@@ -113,18 +114,13 @@ class WiderReport:
 
 
 def iou_matrix(boxes1, boxes2):
-    """IoU float64 [N, M] between [N, 4] and [M, 4] boxes, both left, top, width, height."""
-    a = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)[:, None, :]
-    b = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)[None, :, :]
-    x1 = np.maximum(a[..., 0], b[..., 0])
-    y1 = np.maximum(a[..., 1], b[..., 1])
-    x2 = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2])
-    y2 = np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3])
-    inter = np.maximum(x2 - x1, 0.0) * np.maximum(y2 - y1, 0.0)
-    area_a = np.maximum(a[..., 2], 0.0) * np.maximum(a[..., 3], 0.0)
-    area_b = np.maximum(b[..., 2], 0.0) * np.maximum(b[..., 3], 0.0)
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    """IoU float64 [N, M] between [N, 4] and [M, 4] boxes, both left, top, width, height.
+
+    Continuous coordinates (`src.box_iou_numpy`, convention 'xywh'): the official MATLAB
+    tool's +1 pixel widths are not used. Empty inputs may be given as [] (reshaped to [0, 4]).
+    """
+    return box_iou_numpy.pairwise_iou(np.reshape(np.asarray(boxes1, dtype=np.float64), (-1, 4)),
+                                      np.reshape(np.asarray(boxes2, dtype=np.float64), (-1, 4)), 'xywh')
 
 
 def _image_pr(gt, detections, thresholds, iou_threshold):

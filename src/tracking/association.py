@@ -1,23 +1,15 @@
 """Detection-to-track association by IoU and the Hungarian algorithm (SORT's matcher).
 
-Box convention: pixel [x1, y1, x2, y2]. IoU uses continuous coordinates (no +1 on
-widths), like reference SORT.
+Box convention: pixel [x1, y1, x2, y2]. IoU is `src.box_iou_numpy` ('xyxy', continuous
+coordinates, no +1 on widths), equal to reference SORT's `iou_batch` on every box with
+x2 >= x1 and y2 >= y1 (the only kind the tracker accepts).
 """
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from src import box_iou_numpy
+
 _EMPTY_PAIRS = np.empty((0, 2), dtype=np.int64)
-
-
-def _broadcast_iou(a, b):
-    """IoU of boxes a [..., 4] and b [..., 4] broadcast against each other; float64 [...]."""
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0, None)
-    inter = iw * ih
-    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
 
 
 def _expand(boxes, buffers):
@@ -45,7 +37,7 @@ def iou_matrix(boxes_a, boxes_b):
     for name, arr in (("boxes_a", a), ("boxes_b", b)):
         if arr.ndim != 2 or arr.shape[1] < 4:
             raise ValueError(f"{name} must have shape [N, >=4], got {arr.shape}")
-    return _broadcast_iou(a[:, None, :4], b[None, :, :4])  # [N, M]
+    return box_iou_numpy.iou(a[:, None, :4], b[None, :, :4], "xyxy")  # [N, M]
 
 
 def buffered_iou_matrix(det_boxes, track_boxes, buffers):
@@ -66,7 +58,7 @@ def buffered_iou_matrix(det_boxes, track_boxes, buffers):
     a = np.asarray(det_boxes, dtype=np.float64)[:, None, :4]  # [N, 1, 4]
     b = np.asarray(track_boxes, dtype=np.float64)[None, :, :4]  # [1, M, 4]
     buffers = np.asarray(buffers, dtype=np.float64)[None, :]  # [1, M]
-    return _broadcast_iou(_expand(a, buffers), _expand(b, buffers))
+    return box_iou_numpy.iou(_expand(a, buffers), _expand(b, buffers), "xyxy")
 
 
 def associate(det_boxes, track_boxes, iou_threshold, iou=None):
