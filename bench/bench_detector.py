@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from src.atomic_io import write_text_atomic  # noqa: E402
 from src.box_formats import yxyx_to_xyxy  # noqa: E402
 
 _LOG = logging.getLogger('bench_detector')
@@ -146,10 +147,7 @@ def _parse_size(text):
 
 
 def _write_json(path, payload):
-    tmp_path = path + '.tmp'
-    with open(tmp_path, 'w') as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp_path, path)
+    write_text_atomic(path, json.dumps(payload, indent=2))
 
 
 def main():

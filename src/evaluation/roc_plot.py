@@ -3,9 +3,10 @@
 No boxes here: the inputs are ROC rows as produced by src/evaluation/fddb.py.
 """
 import logging
-import os
 
 import numpy as np
+
+from src.atomic_io import write_with
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +40,7 @@ def save_roc_plot(path, curve, title='FDDB ROC', max_false_positives=DEFAULT_MAX
         axes.set_title(title)
         axes.grid(True, alpha=0.3)
         axes.legend(loc='lower right')
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, '.%s.%d.tmp' % (os.path.basename(path), os.getpid()))
-        try:
-            figure.savefig(tmp, format='png')
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_with(path, lambda tmp: figure.savefig(tmp, format='png'))
     finally:
         plt.close(figure)
     logger.info('wrote ROC plot %s', path)
