@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from src.losses_and_ohem import (OHEMParams, classification_loss, localization_loss,
@@ -75,3 +76,91 @@ def test_normalized_by_number_of_matches():
     assert int(out["num_matches"]) == 4
     assert out["num_mined_negatives"].numpy().tolist() == [30, 30]
     np.testing.assert_allclose(out["localization_loss"].numpy(), 0.0)
+
+
+# Overlapping candidates. Boxes of width W = 396/1024 shifted right by d/1024 (all coordinates
+# are multiples of 1/1024, exact in float32): two boxes of the same size shifted by d have
+# IoU (396 - d) / (396 + d): d = 1 -> 395/397 = 0.99496 (> 0.99, a near-duplicate),
+# d = 3 -> 393/399 = 0.98496 and d = 4 -> 392/400 = 0.98 exactly (both kept at 0.99).
+W = 396 / 1024
+
+
+def shifted(row, d):
+    """A box of width W in the top (row 0) or bottom (row 1) half, shifted right by d/1024."""
+    x = row * 0.5 + d / 1024
+    return [row * 0.5, x, row * 0.5 + 0.5, x + W]
+
+
+# index: (box, mined loss, positive)
+OVERLAPPING = [
+    (shifted(0, 0), 10.0, False),  # 0: highest loss of the top group -> kept first
+    (shifted(0, 4), 9.0, False),   # 1: IoU 0.98 with 0 -> kept
+    (shifted(0, 1), 8.0, True),    # 2: IoU 0.995 with 0 -> dropped (a positive: not mined)
+    (shifted(0, 5), 7.0, False),   # 3: IoU 0.995 with 1 (0.975 with 0) -> dropped
+    (shifted(0, 0), 6.0, False),   # 4: identical to 0 (IoU 1) -> dropped
+    (shifted(1, 0), 1.0, False),   # 5: IoU 0.995 with 7, which has a higher loss -> dropped
+    (shifted(1, 4), 3.0, True),    # 6: IoU 0.985 with 7, 0.98 with 5 -> kept (mined positive)
+    (shifted(1, 1), 5.0, False),   # 7: highest loss of the bottom group -> kept first
+]
+OVERLAPPING_SELECTED = [0, 1, 6, 7]
+
+
+def test_overlapping_boxes_geometry():
+    """The IoUs the NMS test relies on, computed in float64."""
+    def iou(a, b):
+        inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    box = [b for b, _, _ in OVERLAPPING]
+    assert iou(box[0], box[1]) == pytest.approx(0.98, abs=1e-12)
+    assert iou(box[0], box[2]) == pytest.approx(395 / 397) and 395 / 397 > 0.99
+    assert iou(box[1], box[3]) == pytest.approx(395 / 397) and iou(box[0], box[3]) < 0.98
+    assert iou(box[0], box[4]) == 1.0
+    assert iou(box[7], box[5]) == pytest.approx(395 / 397)
+    assert iou(box[7], box[6]) == pytest.approx(393 / 399) and 393 / 399 < 0.99
+    assert iou(box[5], box[6]) == pytest.approx(0.98)
+    assert iou(box[0], box[5]) == 0.0
+
+
+def test_nms_drops_near_duplicates_above_099_and_keeps_098():
+    boxes = np.array([b for b, _, _ in OVERLAPPING], np.float32)
+    losses = np.array([l for _, l, _ in OVERLAPPING], np.float32)
+    is_positive = np.array([p for _, _, p in OVERLAPPING])
+    selected, num_pos, num_neg = mine_hard_examples(
+        tf.zeros([1, 8]), tf.constant(losses[None]), tf.constant(boxes[None]),
+        tf.constant(is_positive[None]), OHEMParams())  # nms_threshold 0.99
+    assert np.flatnonzero(selected.numpy()[0]).tolist() == OVERLAPPING_SELECTED
+    assert (int(num_pos[0]), int(num_neg[0])) == (1, 3)
+    # The order of the candidates does not matter, only their losses: reversed, the same boxes win.
+    selected, _, _ = mine_hard_examples(
+        tf.zeros([1, 8]), tf.constant(losses[None, ::-1]), tf.constant(boxes[None, ::-1]),
+        tf.constant(is_positive[None, ::-1]), OHEMParams())
+    assert np.flatnonzero(selected.numpy()[0, ::-1]).tolist() == OVERLAPPING_SELECTED
+    # num_hard_examples counts NMS survivors: a cap of 3 takes the 3 highest-loss survivors.
+    selected, num_pos, num_neg = mine_hard_examples(
+        tf.zeros([1, 8]), tf.constant(losses[None]), tf.constant(boxes[None]),
+        tf.constant(is_positive[None]), OHEMParams(num_hard_examples=3))
+    assert np.flatnonzero(selected.numpy()[0]).tolist() == [0, 1, 7]
+    assert (int(num_pos[0]), int(num_neg[0])) == (0, 3)
+
+
+def test_ohem_losses_nms_on_decoded_overlapping_boxes():
+    """Through ohem_losses: zero encodings decode to the anchors, the mined-loss ranking comes
+    from the logits; the positive dropped by the NMS adds no loss but counts as a match."""
+    anchors = np.array([b for b, _, _ in OVERLAPPING], np.float32)
+    losses = np.array([l for _, l, _ in OVERLAPPING], np.float32)
+    is_positive = np.array([p for _, _, p in OVERLAPPING])
+    # Cross-entropy softplus(z): logits [0, z] for background, [z, 0] for faces.
+    z = np.log(np.expm1(losses))  # softplus(z) == losses
+    logits = np.where(is_positive[:, None], np.stack([z, 0 * z], 1), np.stack([0 * z, z], 1))
+    matches = np.where(is_positive, 0, -1).astype(np.int32)
+    targets = np.zeros([8, 4], np.float32)
+    targets[2, 0] = 2.0  # smooth L1 1.5, must not count (anchor 2 is not mined)
+    targets[6, 0] = 0.5  # smooth L1 0.125
+    out = ohem_losses(tf.zeros([1, 8, 4]), tf.constant(logits[None], tf.float32), tf.constant(anchors),
+                      tf.constant(matches[None]), tf.constant(targets[None]), OHEMParams())
+    assert int(out["num_matches"]) == 2
+    assert out["num_mined_positives"].numpy().tolist() == [1]
+    assert out["num_mined_negatives"].numpy().tolist() == [3]
+    np.testing.assert_allclose(out["classification_loss"].numpy(), losses[OVERLAPPING_SELECTED].sum() / 2,
+                               rtol=1e-5)
+    np.testing.assert_allclose(out["localization_loss"].numpy(), 0.125 / 2, rtol=1e-5)
