@@ -25,8 +25,8 @@ if ROOT not in sys.path:
 
 import start  # noqa: E402
 from src.tracking.tracker import FaceTracker  # noqa: E402
-from tests.synthetic_video import (GroundTruthDetector, ground_truth, make_scenario,  # noqa: E402
-                                   mot_metrics, run_tracker, simulate_detections, write_video)
+from src.tracking.synthetic import (GroundTruthDetector, ground_truth, make_scenario,  # noqa: E402
+                                    mot_metrics, run_tracker, simulate_detections, write_video)
 
 # The noise of tests/test_tracking.py: 3% corner jitter, 15% misses, 10% dipped scores,
 # 0.1 false positives per frame.

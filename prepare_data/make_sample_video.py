@@ -38,7 +38,7 @@ Ground truth (``sample_truth.json``, also returned by `sample_video`)::
 ``frames[t]`` is frame t counting from 0 (start.py's MOT files count from 1). A face is
 listed on a frame when at least ``MIN_VISIBILITY`` of its box area is visible, that is inside
 the frame and not hidden behind a face in front of it (MOT's visibility filter, as in
-tests/synthetic_video.py); its box is the full (amodal) face box clipped to the frame.
+src/tracking/synthetic.py); its box is the full (amodal) face box clipped to the frame.
 A face with a visibility in [``MIN_IGNORED_VISIBILITY``, ``MIN_VISIBILITY``) (entering, leaving,
 or behind another face) is put on ``ignored[t]`` instead: an evaluator should neither count a
 detection that matches it as a false positive nor count it as missed.

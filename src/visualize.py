@@ -1,7 +1,7 @@
 """Pictures for the README and for checking data by eye: anchors, augmented samples, detections.
 
 Box conventions: anchors and input-pipeline boxes are ``[ymin, xmin, ymax, xmax]``
-normalized to [0, 1]; `FaceDetector` returns ``[ymin, xmin, ymax, xmax]`` in pixels. Drawing
+normalized to [0, 1]; the detector (`src.frozen_graph.FrozenGraphDetector`, FaceDetector's API) returns ``[ymin, xmin, ymax, xmax]`` in pixels. Drawing
 happens in pixel ``[x1, y1, x2, y2]`` (edges); `normalized_to_pixel_xyxy` and
 `pixel_yxyx_to_xyxy` are this module's only conversions. Images are uint8 RGB [H, W, 3].
 
@@ -414,7 +414,7 @@ def draw_detections(detector, image, label, score_threshold, tile_height, tile_w
 
     Args:
         detector: callable (uint8 RGB [H, W, 3], score_threshold) -> (boxes float [N, 4] pixel
-            ymin, xmin, ymax, xmax; scores float [N]), e.g. `face_detector.FaceDetector`.
+            ymin, xmin, ymax, xmax; scores float [N]), e.g. `src.frozen_graph.FrozenGraphDetector`.
         image: uint8 [H, W, 3] RGB.
         label: caption written at the top left of the tile (with the detection count).
         score_threshold: detections with a score above it are drawn.
@@ -490,7 +490,7 @@ def _run_augmentations(args):
 
 
 def _run_detections(args):
-    import face_detector
+    from src.frozen_graph import FrozenGraphDetector
 
     if args.video:
         name = os.path.basename(args.video)
@@ -501,7 +501,7 @@ def _run_detections(args):
         named, failures = read_images(args.images)
         if not named:
             raise ValueError(f"none of the {len(args.images)} image(s) could be read")
-    detector = face_detector.FaceDetector(args.model)
+    detector = FrozenGraphDetector(args.model)
     tiles = detection_tiles(detector, named, args.score_threshold, args.tile_width)
     picture = tile_grid(tiles, min(args.cols, len(tiles)))
     write_png(args.output, picture, args.colours)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 import start
-from tests.synthetic_video import mot_metrics
+from src.tracking.synthetic import mot_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

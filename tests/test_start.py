@@ -13,8 +13,8 @@ import pytest
 
 import start
 from src import video_io
-from tests.synthetic_video import (GroundTruthDetector, make_scenario, mot_metrics,
-                                   simulate_detections, write_video)
+from src.tracking.synthetic import (GroundTruthDetector, make_scenario, mot_metrics,
+                                    simulate_detections, write_video)
 
 WIDTH, HEIGHT, FRAMES = 320, 240, 48
 

@@ -10,8 +10,8 @@ from scipy.optimize import linear_sum_assignment
 from src.tracking import kalman
 from src.tracking.association import associate, buffered_iou_matrix, iou_matrix
 from src.tracking.tracker import FaceTracker
-from tests.synthetic_video import (ground_truth, make_scenario, mot_metrics, run_tracker,
-                                   simulate_detections)
+from src.tracking.synthetic import (ground_truth, make_scenario, mot_metrics, run_tracker,
+                                    simulate_detections)
 
 
 # ---------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate_detector(detector, dataset, score_threshold=0.05):
-    """Runs a FaceDetector-like callable over an evaluation dataset.
+    """Runs a FaceDetector-like callable (e.g. `load_detector`'s) over an evaluation dataset.
 
     Args:
         detector: callable(image uint8 [H, W, 3], score_threshold) -> (boxes [N, 4] pixels
@@ -60,12 +60,13 @@ def check_model_path(path):
 
 
 def load_detector(path):
-    """FaceDetector(path), its load failures (corrupt or foreign .pb) turned into UserError."""
+    """src.frozen_graph.FrozenGraphDetector(path) (FaceDetector's answers), its load failures
+    (corrupt or foreign .pb) turned into UserError."""
     check_model_path(path)
     import_tensorflow()
-    from face_detector import FaceDetector
+    from src.frozen_graph import FrozenGraphDetector
     try:
-        return FaceDetector(path)
+        return FrozenGraphDetector(path)
     except (ValueError, OSError) as e:
         raise UserError(str(e)) from e
 

@@ -1,5 +1,8 @@
 """Synthetic face videos with known trajectories, simulated detections and MOT scoring.
 
+Shared by the tests (tests/test_tracking.py, test_start.py, test_quickstart.py) and
+bench/bench_tracking.py; py-motmetrics is imported only by `mot_metrics`.
+
 Box convention: pixel [x1, y1, x2, y2] everywhere here (ground truth, detections, tracks),
 except GroundTruthDetector, which answers like FaceDetector: pixel [ymin, xmin, ymax, xmax].
 Frames are uint8 BGR [H, W, 3].
@@ -17,8 +20,10 @@ frame and not behind an occluder), like MOT's visibility filter; the box is the 
 import dataclasses
 
 import cv2
-import motmetrics
 import numpy as np
+
+from src import box_iou_numpy
+from src.video_io import AtomicVideoWriter
 
 SCENARIOS = ("crossing", "occlusion", "leaving", "late", "all")
 MIN_VISIBILITY = 0.5
@@ -152,14 +157,15 @@ def render_frames(scenario):
 
 
 def write_video(scenario, path, fps=25.0):
-    """Writes the scenario as a video (fourcc 'mp4v'); returns its ground truth."""
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                             (scenario.width, scenario.height))
-    if not writer.isOpened():
-        raise OSError(f"{path}: cannot open a video writer")
-    for frame in render_frames(scenario):
-        writer.write(frame)
-    writer.release()
+    """Writes the scenario as a video (fourcc 'mp4v', atomically); returns its ground truth."""
+    writer = AtomicVideoWriter(path, fps, scenario.width, scenario.height, fourcc="mp4v")
+    try:
+        for frame in render_frames(scenario):
+            writer.write(frame)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
     return ground_truth(scenario)
 
 
@@ -220,14 +226,7 @@ def iou_distance(gt_boxes, hyp_boxes, max_distance=1.0 - MATCH_IOU):
 
     (motmetrics.distances.iou_matrix calls np.asfarray, gone in NumPy 2.)
     """
-    a = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)[:, None]
-    b = np.asarray(hyp_boxes, dtype=np.float64).reshape(-1, 4)[None]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
-    dist = 1.0 - inter / union
+    dist = 1.0 - box_iou_numpy.pairwise_iou(gt_boxes, hyp_boxes, "xyxy")
     dist[dist > max_distance] = np.nan
     return dist
 
@@ -243,6 +242,8 @@ def mot_metrics(gt_frames, track_frames):
         dict with float 'mota', 'idf1' and int 'num_switches', 'num_misses',
         'num_false_positives', 'num_fragmentations'.
     """
+    import motmetrics  # only here: the rest of the module needs no pandas
+
     acc = motmetrics.MOTAccumulator(auto_id=True)
     for gt, hyp in zip(gt_frames, track_frames):
         acc.update(gt[:, 0].astype(int).tolist(), hyp[:, 4].astype(int).tolist(),
