@@ -76,9 +76,67 @@ def test_folded_batch_norm_equals_batch_norm():
     np.testing.assert_allclose(folded[0].numpy(), x.numpy(), atol=1e-4)
 
 
-def test_training_mode_updates_moving_statistics():
+def conv2d_same(x, kernel, stride):
+    """Plain numpy NHWC convolution with TensorFlow's 'SAME' padding (float64)."""
+    kh, kw = kernel.shape[:2]
+    pads = []
+    for size, k in zip(x.shape[1:3], (kh, kw)):
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        pads.append((total // 2, total - total // 2))
+    x = np.pad(x, [(0, 0), pads[0], pads[1], (0, 0)])
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # [B, H, W, C, kh, kw]
+    windows = windows[:, ::stride, ::stride]
+    return np.einsum("bhwcij,ijco->bhwo", windows, kernel)
+
+
+def test_training_mode_moving_statistics_are_exact_moving_averages(monkeypatch):
+    """After one training-mode pass, every layer's moving_mean / moving_variance equal
+    0.9 * old + 0.1 * batch statistic of its pre-BN activations (momentum 0.9, as the upstream).
+
+    The batch variance is the biased one (sum of squares / N, what tf.nn.moments gives and what
+    normalises the batch). The upstream's fused TF1 batch norm fed the Bessel-corrected
+    (N / (N - 1)) variance to its moving average instead; at 128x128, batch 2 the deeper layers
+    have N = 8 (conv3_2, conv4_1) and N = 2 (conv4_2), so the two are far apart and this test tells them
+    apart (asserted below).
+    """
+    from src import network
+    assert (network.BATCH_NORM_MOMENTUM, network.BATCH_NORM_EPSILON) == (0.9, 1e-3)
     net = FeatureExtractor(seed=4)
-    before = net.conv1.moving_mean.numpy().copy()
-    net(tf.random.stateless_uniform([2, 128, 128, 3], seed=[1, 2]), training=True)
-    assert not np.allclose(net.conv1.moving_mean.numpy(), before)
-    np.testing.assert_allclose(net.conv1.moving_variance.numpy() > 0, True)
+    rng = np.random.default_rng(5)
+    old = {}
+    for layer in net.layers:  # non-trivial old statistics, so the momentum matters
+        c = layer.gamma.shape[0]
+        layer.gamma.assign(rng.uniform(0.5, 1.5, c))
+        layer.beta.assign(rng.normal(0, 0.1, c))
+        layer.moving_mean.assign(rng.normal(0, 0.5, c))
+        layer.moving_variance.assign(rng.uniform(0.5, 2.0, c))
+        old[id(layer)] = (layer.moving_mean.numpy().astype(np.float64),
+                          layer.moving_variance.numpy().astype(np.float64))
+    inputs = {}  # each layer's input in the real forward pass
+    call = network.ConvBN.__call__
+
+    def recording_call(self, x, training):
+        inputs[id(self)] = x.numpy().astype(np.float64)
+        return call(self, x, training)
+
+    monkeypatch.setattr(network.ConvBN, "__call__", recording_call)
+    net(tf.constant(rng.uniform(size=(2, 128, 128, 3)), tf.float32), training=True)
+    assert len(inputs) == len(net.layers) == 27
+    sizes = []
+    for layer in net.layers:
+        y = conv2d_same(inputs[id(layer)], layer.kernel.numpy().astype(np.float64), layer.stride)
+        n = y.shape[0] * y.shape[1] * y.shape[2]
+        sizes.append(n)
+        mean = y.mean(axis=(0, 1, 2))
+        variance = ((y - mean) ** 2).mean(axis=(0, 1, 2))  # biased: / N
+        old_mean, old_variance = old[id(layer)]
+        np.testing.assert_allclose(layer.moving_mean.numpy(), 0.9 * old_mean + 0.1 * mean,
+                                   rtol=1e-5, atol=1e-6, err_msg=layer.scope)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), 0.9 * old_variance + 0.1 * variance,
+                                   rtol=1e-5, atol=1e-6, err_msg=layer.scope)
+        if n <= 8:  # here the unbiased variance is off by far more than the tolerance
+            unbiased = 0.9 * old_variance + 0.1 * variance * n / (n - 1)
+            gap = np.abs(layer.moving_variance.numpy() - unbiased) / (1e-6 + 1e-5 * unbiased)
+            assert gap.max() > 100, layer.scope
+    assert sizes[-3:] == [2 * 2 * 2, 2 * 2 * 2, 2 * 1 * 1]  # conv3_2, conv4_1, conv4_2
