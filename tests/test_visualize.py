@@ -1,9 +1,11 @@
-"""Tests for src/visualize.py: anchor read-out, drawing helpers and the three PNG subcommands.
+"""Tests for src/visualize/: anchor read-out, drawing helpers and the three PNG subcommands.
 
-Box conventions as in the module: anchors / pipeline boxes normalized [ymin, xmin, ymax, xmax],
+Box conventions as in the package: anchors / pipeline boxes normalized [ymin, xmin, ymax, xmax],
 FaceDetector boxes pixel [ymin, xmin, ymax, xmax], drawing in pixel [x1, y1, x2, y2].
 """
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -100,6 +102,27 @@ def test_commands_reject_bad_arguments(tmp_path):
     assert visualize.main(["anchors", "--output", str(tmp_path / "a.png"), "--cell", "40", "0"]) == 2
     assert visualize.main(["anchors", "--output", str(tmp_path / "a.png"), "--colours", "300"]) == 2
     assert os.listdir(tmp_path) == []
+
+
+def test_python_dash_m_runs_the_package_and_output_has_no_default(tmp_path, capsys):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "src.visualize", *args], cwd=root, capture_output=True,
+                              text=True, timeout=300)
+
+    output = tmp_path / "anchors.png"
+    result = run("anchors", "--output", str(output), "--image_size", "128", "--dpi", "20")
+    assert result.returncode == 0, result.stderr
+    assert _png_size(output) == (6 * 20, 12 * 20)
+    assert run("anchors", "--output", str(tmp_path / "a.jpg")).returncode == 2
+    # --output is required, so no command writes over a tracked picture (media/pictures) by default.
+    minimal = {"anchors": [], "augmentations": ["--tfrecords", "x"], "detections": ["--model", "m", "--images", "a"]}
+    for command, rest in minimal.items():
+        assert visualize.build_parser().parse_args([command, *rest, "--output", "o.png"]).output == "o.png"
+        with pytest.raises(SystemExit):
+            visualize.build_parser().parse_args([command, *rest])
+        assert "--output" in capsys.readouterr().err
 
 
 def _write_shard(folder, count=3):
