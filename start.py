@@ -27,6 +27,7 @@ is the one place that converts.
 """
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -325,8 +326,12 @@ def process_video(video_path, detector, output_root, options):
     return _write_outputs(run, video_path, time.perf_counter() - start, options, complete, expected)
 
 
-def load_face_detector(model_path):
+def load_face_detector(model_path, precision="float32"):
     """Loads the frozen-graph FaceDetector (imports TensorFlow only now).
+
+    Args:
+        model_path: str, a frozen .pb.
+        precision: 'float32', 'bfloat16' or 'auto' (see FaceDetector).
 
     Raises:
         FileNotFoundError: if model_path is not a file.
@@ -334,7 +339,12 @@ def load_face_detector(model_path):
     if not os.path.isfile(model_path):
         raise FileNotFoundError(f"{model_path}: model file not found (pass --model PATH to a frozen .pb)")
     from face_detector import FaceDetector
-    return FaceDetector(model_path)
+    detector = FaceDetector(model_path, precision=precision)
+    LOGGER.info("%s: running in %s", model_path, detector.precision)
+    return detector
+
+
+_DEFAULTS = VideoOptions()  # the one home of the defaults; the parser shows them
 
 
 def build_parser():
@@ -351,38 +361,42 @@ def build_parser():
     parser.add_argument("--model", default="model/facebox.pb", help="frozen FaceBoxes graph (.pb)")
     parser.add_argument("--output_path", default="facepics",
                         help="parent folder for per-video results (default: facepics)")
-    parser.add_argument("--detect_every", type=int, default=1,
+    parser.add_argument("--detect_every", type=int, default=_DEFAULTS.detect_every,
                         help="run the detector every N frames, Kalman prediction in between")
-    parser.add_argument("--score_threshold", type=float, default=DEFAULT_SCORE_THRESHOLD,
+    parser.add_argument("--score_threshold", type=float, default=_DEFAULTS.score_threshold,
                         help="detections at or above this score start and extend tracks "
-                             "(default 0.7, as upstream)")
-    parser.add_argument("--low_score_threshold", type=float, default=BYTE_LOW_SCORE_THRESHOLD,
+                             "(default %(default)s, as upstream)")
+    parser.add_argument("--low_score_threshold", type=float, default=_DEFAULTS.low_score_threshold,
                         help="--tracker byte: detections between this and --score_threshold "
                              "may extend existing tracks")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+    parser.add_argument("--margin", type=float, default=_DEFAULTS.margin,
                         help="crop margin: pixels if >= 1, else a fraction of the box size "
-                             "(default 20 px, as upstream)")
-    parser.add_argument("--scale", type=float, default=1.0,
+                             "(default %(default)s px, as upstream)")
+    parser.add_argument("--scale", type=float, default=_DEFAULTS.scale,
                         help="resize frames by this factor before detection (e.g. 0.5)")
-    parser.add_argument("--min_hits", type=int, default=3, help="matches before a track is shown")
-    parser.add_argument("--max_age", type=int, default=None,
+    parser.add_argument("--min_hits", type=int, default=_DEFAULTS.min_hits, help="matches before a track is shown")
+    parser.add_argument("--max_age", type=int, default=_DEFAULTS.max_age,
                         help="detector calls a track survives unmatched (default: 1 for sort, "
                              "30 for byte)")
-    parser.add_argument("--min_track_length", type=int, default=DEFAULT_MIN_TRACK_LENGTH,
-                        help="detections a track needs for its faces to be saved (default 10: "
+    parser.add_argument("--min_track_length", type=int, default=_DEFAULTS.min_track_length,
+                        help="detections a track needs for its faces to be saved (default %(default)s: "
                              "0.4 s of video at 25 fps, rejects flickering false positives)")
-    parser.add_argument("--top_k", type=int, default=DEFAULT_TOP_K,
+    parser.add_argument("--top_k", type=int, default=_DEFAULTS.top_k,
                         help="best faces saved per track (quality = score x size x sharpness)")
-    parser.add_argument("--tracker", choices=MODES, default="byte",
+    parser.add_argument("--tracker", choices=MODES, default=_DEFAULTS.tracker,
                         help="'sort' = reference SORT, 'byte' (default) = SORT + low-score association "
                              "and occlusion re-association")
     parser.add_argument("--save_video", action="store_true",
                         help="write <stem>_annotated.mp4 with boxes and ids into the output folder")
     parser.add_argument("--display", action="store_true",
                         help="show the annotated frames (needs a screen; q skips the video)")
-    parser.add_argument("--max_frames", type=int, default=None,
+    parser.add_argument("--max_frames", type=int, default=_DEFAULTS.max_frames,
                         help="process at most this many frames per video")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="auto",
+                        help="detector precision: auto (default) runs the network in bfloat16 on CPUs "
+                             "with bfloat16 units (AMX / AVX512_BF16) and float32 elsewhere; float32 "
+                             "is the exact frozen graph")
     return parser
 
 
@@ -437,7 +451,7 @@ def main(argv=None, detector_factory=None):
                      " ".join(video_io.VIDEO_EXTENSIONS))
         return 1
     try:
-        detector = (detector_factory or load_face_detector)(args.model)
+        detector = (detector_factory or functools.partial(load_face_detector, precision=args.precision))(args.model)
     except (FileNotFoundError, OSError, ValueError) as err:
         LOGGER.error("%s", err)
         return 2

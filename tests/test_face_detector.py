@@ -384,3 +384,47 @@ def test_huge_photo_with_max_dimension_gives_original_pixel_boxes(huge_astronaut
     np.testing.assert_allclose(same_boxes, boxes, rtol=0, atol=1e-3)
     (batch_boxes, _), = detector.detect_batch([huge_astronaut], score_threshold=0.05)
     np.testing.assert_allclose(batch_boxes, boxes, rtol=0, atol=1e-3)
+
+
+SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'model', 'facebox.pb')
+
+
+def test_auto_precision_follows_the_cpu(tmp_path, monkeypatch, caplog):
+    import face_detector
+    with_flags = tmp_path / 'cpuinfo_bf16'
+    with_flags.write_text('processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n')
+    without = tmp_path / 'cpuinfo_plain'
+    without.write_text('processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n')
+    assert face_detector.cpu_has_native_bfloat16(str(with_flags))
+    assert not face_detector.cpu_has_native_bfloat16(str(without))
+    assert not face_detector.cpu_has_native_bfloat16(str(tmp_path / 'missing'))
+    caplog.set_level('INFO')
+    assert face_detector.resolve_precision('auto', has_native_bfloat16=False) == 'float32'
+    assert 'auto -> float32' in caplog.text
+    assert face_detector.resolve_precision('auto', has_native_bfloat16=True) == 'bfloat16'
+    assert face_detector.resolve_precision('float32', has_native_bfloat16=True) == 'float32'
+    # The detector asks the capability check: simulate a CPU without bfloat16 units.
+    monkeypatch.setattr(face_detector, 'cpu_has_native_bfloat16', lambda *args: False)
+    assert FaceDetector(SHIPPED_MODEL, precision='auto').precision == 'float32'
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, auto, got 'half'"):
+        FaceDetector(SHIPPED_MODEL, precision='half')
+
+
+def test_bfloat16_rewrites_only_its_own_graph_and_agrees():
+    import skimage.data
+    image = skimage.data.astronaut()
+    float32 = FaceDetector(SHIPPED_MODEL)
+    before = float32(image, score_threshold=0.05)
+    bfloat16 = FaceDetector(SHIPPED_MODEL, precision='bfloat16')
+    assert bfloat16.precision == 'bfloat16'
+    low = bfloat16(image, score_threshold=0.05)
+    # The float32 detector is unchanged, bit for bit, after the other one was built.
+    after = float32(image, score_threshold=0.05)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+    # bfloat16 keeps 8 bits of mantissa: the confident detections agree closely.
+    confident = before[1] > 0.5
+    assert np.sum(low[1] > 0.5) == np.sum(confident) > 0
+    np.testing.assert_allclose(low[1][:confident.sum()], before[1][confident], atol=0.02)
+    np.testing.assert_allclose(low[0][:confident.sum()], before[0][confident], atol=4.0)
+    assert not np.array_equal(low[1], before[1])  # it really ran in another precision

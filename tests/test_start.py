@@ -295,3 +295,12 @@ def test_unwritable_output_path_is_one_line(tmp_path, clip, capsys):
     assert rc == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"error: {blocker / 'out'}: cannot write the results: Not a directory ({blocker / 'out'})"]
+
+
+def test_cli_defaults_come_from_video_options():
+    args = start.parse_args([])
+    defaults = start.VideoOptions()
+    for field in ("detect_every", "score_threshold", "low_score_threshold", "margin", "scale", "min_hits",
+                  "max_age", "min_track_length", "top_k", "tracker", "max_frames"):
+        assert getattr(args, field) == getattr(defaults, field), field
+    assert args.precision == "auto"
