@@ -193,6 +193,23 @@ def test_bad_inputs_raise():
         FaceTracker("byte", score_threshold=0.3, low_score_threshold=0.5)
 
 
+@pytest.mark.parametrize("mode", ["sort", "byte"])
+@pytest.mark.parametrize("bad_row", [[10, 10, 10, 50, 0.9],   # zero width
+                                     [10, 10, 50, 10, 0.9],   # zero height
+                                     [50, 10, 10, 50, 0.9],   # x2 < x1
+                                     [10, 50, 50, 10, 0.9]])  # y2 < y1
+def test_empty_or_inverted_boxes_are_rejected_naming_the_row(mode, bad_row):
+    # Such a box has no aspect ratio: the Kalman state would give NaN rows or a negative height.
+    tracker = FaceTracker(mode, min_hits=0)
+    good = [100.0, 100.0, 140.0, 150.0, 0.9]
+    tracker.update(np.array([good]))
+    with pytest.raises(ValueError, match=r"detection row 1 .*x2 > x1 and y2 > y1"):
+        tracker.update(np.array([good, bad_row], dtype=float))
+    assert tracker.frame_count == 1 and tracker.num_tracks == 1  # the bad call changed nothing
+    out = tracker.update(np.array([good]))
+    assert np.isfinite(out).all() and out[0, 4] == 1
+
+
 def test_nan_prediction_drops_track():
     tracker = FaceTracker("sort", min_hits=0)
     tracker.update(np.array([[10.0, 10.0, 50.0, 50.0, 1.0]]))

@@ -1,7 +1,8 @@
 """Multi-face tracker: plain SORT, or SORT plus ByteTrack-style low-score association.
 
-Box convention: pixel [x1, y1, x2, y2]. Detections are [N, 5] (x1, y1, x2, y2, score);
-tracks are returned as [M, 5] (x1, y1, x2, y2, track_id), track ids starting at 1.
+Box convention: pixel [x1, y1, x2, y2]. Detections are [N, 5] (x1, y1, x2, y2, score) with
+x2 > x1 and y2 > y1 (an empty or inverted box, or a non-finite value, is a ValueError naming
+the row); tracks are returned as [M, 5] (x1, y1, x2, y2, track_id), track ids starting at 1.
 
 Modes:
     'sort': the reference algorithm of Bewley et al. (2016). Each update predicts every
@@ -11,7 +12,7 @@ Modes:
         reached `min_hits` (or every matched track during the first `min_hits` frames),
         and drops tracks unmatched for more than `max_age` updates. Scores are ignored:
         threshold the detections before calling update.
-    'byte': the same motion model and matcher with three changes that keep identities
+    'byte': the same motion model and matcher with four changes that keep identities
         through score dips and short occlusions: (1) detections with score >=
         `score_threshold` are matched first; detections between `low_score_threshold` and
         `score_threshold` are then matched to the remaining tracks (gate
@@ -60,7 +61,12 @@ def empty_tracks():
 
 
 def _as_detections(dets):
-    """Validates detections; returns float64 [N, 5] (x1, y1, x2, y2, score)."""
+    """Validates detections; returns float64 [N, 5] (x1, y1, x2, y2, score).
+
+    Raises:
+        ValueError: naming the first bad row: a non-finite value, or a box without positive
+            width and height (x2 <= x1 or y2 <= y1).
+    """
     if dets is None:
         return np.empty((0, 5), dtype=np.float64)
     dets = np.asarray(dets, dtype=np.float64)
@@ -72,6 +78,13 @@ def _as_detections(dets):
     bad = ~np.isfinite(dets).all(axis=1)
     if bad.any():
         raise ValueError(f"detection row {int(np.argmax(bad))} is not finite: {dets[bad][0].tolist()}")
+    # An empty or inverted box has no aspect ratio: its Kalman state would be NaN or a
+    # negative height. Drop such rows before calling (start.py does).
+    bad = ~((dets[:, 2] > dets[:, 0]) & (dets[:, 3] > dets[:, 1]))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"detection row {row} is not a box with x2 > x1 and y2 > y1 "
+                         f"(x1, y1, x2, y2, score): {dets[row].tolist()}")
     return dets
 
 
@@ -218,7 +231,8 @@ class FaceTracker:
             frame, in track-creation order; shape (0, 5) when there are none.
 
         Raises:
-            ValueError: if dets has the wrong shape or a non-finite value.
+            ValueError: if dets has the wrong shape, a non-finite value, or a box with
+                x2 <= x1 or y2 <= y1 (the message names the row).
         """
         dets = _as_detections(dets)
         self.removed_ids = np.zeros(0, dtype=np.int64)
