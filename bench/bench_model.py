@@ -5,6 +5,9 @@ FLOPs at that size (multiply-add = 2, convolutions incl. heads) and the achieved
   - ours: the frozen graph that save.py + create_pb.py write (batch norm folded into the
     kernels, one fused 1x1 conv per inception, class heads reduced to one logit difference, one
     batched NMS op), with the network in float32 and in bfloat16;
+  - FaceDetector on that frozen graph (what start.py and notebooks run: numpy in, pixel boxes
+    out) with precision='float32' and precision='auto' (bfloat16 where the CPU has native
+    bfloat16, see face_detector.py); the ratio to the reference is printed;
   - reference: the upstream's inference graph rebuilt in TF1 style (tf.compat.v1 graph mode,
     unfolded batch norm, CReLU by concat, per-image tf.map_fn NMS with v1 control flow), run in
     a Session. Same weights, so the same boxes.
@@ -167,25 +170,34 @@ def main(argv=None):
             tf.graph_util.import_graph_def(graph_def, name="")
         return graph
 
+    from face_detector import FaceDetector
     with tempfile.TemporaryDirectory() as temp:
         runners = [session_runner(our_frozen_graph(tf.float32, os.path.join(temp, "fp32"))),
                    session_runner(our_frozen_graph(tf.bfloat16, os.path.join(temp, "bf16"))),
                    session_runner(upstream_reference_graph(model, args.score_threshold, 0.3, 200))]
+        pb_path = os.path.join(temp, "model.pb")
+        export.write_graph_def(export.freeze_saved_model(os.path.join(temp, "fp32")), pb_path)
+        detectors = [FaceDetector(pb_path, precision=p) for p in ("float32", "auto")]
+    names = ("ours fp32", "ours bf16", "upstream", "FD fp32", f"FD auto={detectors[1].precision}")
+    runners += [lambda image, d=d: d(image[0], score_threshold=args.score_threshold) for d in detectors]
 
     print(f"threads: {os.cpu_count()} cpus; TF {tf.__version__}")
-    print(f"{'size':>10} {'path':>10} {'median ms':>10} {'min ms':>8} {'GFLOPs':>7} {'GFLOP/s':>8} {'boxes':>6}")
+    print(f"{'size':>10} {'path':>18} {'median ms':>10} {'min ms':>8} {'GFLOPs':>7} {'GFLOP/s':>8} {'boxes':>6}")
     for height, width in SIZES:
         image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
         flops = conv_flops(model, height, width) / 1e9
         outputs = [run(image) for run in runners]
         ours, ref = outputs[0], outputs[2]
+        # FaceDetector's float32 scores are the frozen graph's (strictly above the threshold).
+        np.testing.assert_allclose(outputs[3][1], ours[1][0][ours[1][0] > args.score_threshold], atol=1e-6)
         assert int(ours[2][0]) == int(ref[2][0]), "reference and ours disagree"
         np.testing.assert_allclose(ours[1], ref[1], atol=1e-4)
         timings = time_interleaved([lambda run=run: run(image) for run in runners], args.runs)
-        counts = [int(out[2][0]) for out in outputs]
-        for name, (median, minimum), n in zip(("ours fp32", "ours bf16", "upstream"), timings, counts):
-            print(f"{width}x{height:<5} {name:>10} {median:10.2f} {minimum:8.2f} {flops:7.2f} "
-                  f"{flops / (median / 1e3):8.1f} {n:6d}")
+        counts = [int(out[2][0]) for out in outputs[:3]] + [len(out[1]) for out in outputs[3:]]
+        upstream_median = timings[2][0]
+        for name, (median, minimum), n in zip(names, timings, counts):
+            print(f"{width}x{height:<5} {name:>18} {median:10.2f} {minimum:8.2f} {flops:7.2f} "
+                  f"{flops / (median / 1e3):8.1f} {n:6d}  x{median / upstream_median:.2f} of upstream")
 
 
 if __name__ == "__main__":

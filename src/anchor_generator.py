@@ -3,7 +3,7 @@
 Box convention: [ymin, xmin, ymax, xmax], normalized by the padded image height/width and
 clipped to [0, 1].
 
-Layout (UPSTREAM_FACTS.md, "Anchors"): anchors are emitted grid-row-major (row i outer,
+Layout (the upstream's src/anchor_generator.py): anchors are emitted grid-row-major (row i outer,
 column j inner), then per cell in spec order, then the n x n sub-centres of a densified
 spec with the x sub-index as the outer loop and the y sub-index as the inner loop. The
 prediction heads reshape their outputs in exactly this order.

@@ -1,6 +1,6 @@
 """SavedModel export and freezing into a `.pb` inference graph (shared by save.py and create_pb.py).
 
-Serving signature (UPSTREAM_FACTS.md, "File formats"): input `image_tensor`, uint8
+Serving signature (the upstream's save.py / create_pb.py): input `image_tensor`, uint8
 [batch, height, width, 3] with every dimension free; outputs `boxes` float32
 [batch, max_boxes, 4] (normalized ymin, xmin, ymax, xmax), `scores` float32
 [batch, max_boxes], `num_boxes` int32 [batch].

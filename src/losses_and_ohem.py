@@ -2,7 +2,7 @@
 
 Box convention: [ymin, xmin, ymax, xmax], normalized; encodings are [ty, tx, th, tw].
 
-Mining (UPSTREAM_FACTS.md, "Losses and OHEM"), per image: anchors are ranked by the loss to
+Mining (the upstream's src/losses_and_ohem.py, values from its config.json), per image: anchors are ranked by the loss to
 mine ('classification', or 'both' = classification + localization); up to `num_hard_examples`
 are taken with a non-maximum suppression at `nms_threshold` over the decoded predicted boxes
 (so near-duplicate anchors are not all picked); among them every positive is kept, and the

@@ -2,7 +2,7 @@
 
 Layout NHWC, float32. Every convolution is 'SAME' padded, has no bias and is followed by batch
 norm (momentum 0.9, epsilon 0.001, scale and centre), then an activation: CReLU for conv1 and
-conv2, ReLU elsewhere (UPSTREAM_FACTS.md, "Network").
+conv2, ReLU elsewhere (the upstream's src/network.py).
 
 At inference (`training=False`) batch norm is folded into the convolution (kernel scaled, a
 bias added), which is exact and saves a pass over every activation.

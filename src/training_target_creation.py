@@ -3,7 +3,7 @@
 Box convention: [ymin, xmin, ymax, xmax], normalized (anchors and ground truth in the same
 frame: the padded image).
 
-Rule (UPSTREAM_FACTS.md, "Matching"): each anchor takes its best ground-truth box if that
+Rule (the upstream's src/training_target_creation.py, threshold from its config.json): each anchor takes its best ground-truth box if that
 IoU >= 0.35, else it is background; then every ground-truth box is force-matched to one anchor,
 overriding the threshold match.
 

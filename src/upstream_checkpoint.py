@@ -4,8 +4,8 @@ No boxes are read or written here: this module only moves weights. (The model it
 [ymin, xmin, ymax, xmax] boxes normalized to [0, 1], like the upstream, so a converted model
 gives the upstream's detections.)
 
-The upstream (TF 1.10, slim) saves its variables under the names listed in UPSTREAM_FACTS.md
-("TF1 checkpoint variable names"): `conv1/weights` (HWIO kernels), `conv1/batch_norm/gamma`,
+The upstream (TF 1.10, slim; TropComplique/FaceBoxes-tensorflow, src/network.py and
+src/detector.py) saves its variables under these names: `conv1/weights` (HWIO kernels), `conv1/batch_norm/gamma`,
 `.../beta`, `.../moving_mean`, `.../moving_variance`, ... and the heads
 `prediction_layers/{box_encoding_predictor,class_predictor}_{0,1,2}/{weights,biases}`.
 Every model here exposes `named_variables()` with exactly those names, so conversion is a

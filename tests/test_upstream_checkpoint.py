@@ -4,7 +4,7 @@ Box convention: model outputs and frozen-graph outputs are [ymin, xmin, ymax, xm
 to [0, 1]; FaceDetector returns the same order in pixels.
 
 The test writes a TF1-style checkpoint itself (graph mode, tf.compat.v1 variables with the
-upstream's names and shapes from UPSTREAM_FACTS.md, a Saver in a Session) and computes the
+upstream's names and shapes (its src/network.py, src/detector.py), a Saver in a Session) and computes the
 upstream network a second time with raw tf.nn ops straight from those tensors, so a name or
 ordering mix-up anywhere between checkpoint and model shows up as a numeric mismatch.
 """
@@ -46,7 +46,7 @@ CONV_LAYERS = dict(
 FEATURE_CHANNELS = (128, 256, 256)
 ANCHORS_PER_CELL = (21, 1, 1)  # 16 + 4 + 1 on map 0 (densified), 1 on maps 1 and 2
 NUM_VARIABLES = 5 * len(CONV_LAYERS) + 2 * 2 * 3  # 27 conv+BN layers, 6 heads
-NUM_VALUES = 1_007_330 + 2_960  # trainable + batch-norm moving statistics (UPSTREAM_FACTS.md)
+NUM_VALUES = 1_007_330 + 2_960  # trainable + batch-norm moving statistics (the upstream's network, counted by hand)
 
 
 def upstream_tensors(seed=0):

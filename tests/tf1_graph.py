@@ -1,7 +1,7 @@
 """Test fixture: frozen inference graphs built the TF1 way (graph mode, v1 control flow).
 
 Box convention: the graphs output boxes as [ymin, xmin, ymax, xmax] normalized to [0, 1] of
-the input image, like the FaceBoxes export (UPSTREAM_FACTS.md, "Frozen inference graph").
+the input image, like the FaceBoxes export (the upstream's save.py / create_pb.py).
 
 The upstream's frozen `.pb` was written by TF 1.10: `tf.map_fn` over the batch is a v1
 while loop (Enter/Exit/Switch/Merge/NextIteration with TensorArrayV3 ops) and the per-image

@@ -4,7 +4,8 @@ Box convention: every box here is ``[ymin, xmin, ymax, xmax]`` normalized to [0,
 image it belongs to (float32 tensors of shape [N, 4], N may be 0). Images are float32
 [H, W, 3] with values in [0, 1].
 
-The upstream order (UPSTREAM_FACTS.md, "Augmentations") is: random crop (prob 0.9),
+The upstream order (its src/input_pipeline/pipeline.py, random_image_crop.py and
+other_augmentations.py) is: random crop (prob 0.9),
 resize to the training size, colour distortions (prob 0.45) then grayscale (prob 0.05),
 per-pixel value scaling (prob 0.2), box jitter, horizontal flip (prob 0.5).
 
