@@ -42,7 +42,7 @@ from src.annotations import Annotation, write_annotation  # noqa: E402
 from src.datasets.fddb_format import ellipses_to_boxes, read_ellipse_list, read_fold_list  # noqa: E402
 from src.atomic_io import write_bytes_atomic  # noqa: E402
 from src.cli import UserError, add_debug_flag, report_errors  # noqa: E402
-from src.datasets.image_io import as_rgb_jpeg, is_unsafe_filename  # noqa: E402
+from src.datasets.image_io import is_unsafe_filename, read_checked_jpeg  # noqa: E402
 
 logger = logging.getLogger("prepare_fddb")
 
@@ -153,18 +153,8 @@ def prepare_fddb(fddb_dir: str, output_dir: str, folds=tuple(range(1, NUM_FOLDS 
             logger.warning("%s: skipped, listed twice", source)
             counts["duplicate"] += 1
             continue
-        try:
-            with open(source, "rb") as f:
-                data = f.read()
-        except OSError as error:
-            logger.warning("%s: skipped, cannot read image (%s)", source, error.strerror or error)
-            counts["missing"] += 1
-            continue
-        try:
-            checked = as_rgb_jpeg(data, source)
-        except ValueError as error:
-            logger.warning("skipped: %s", error)
-            counts["corrupt"] += 1
+        checked = read_checked_jpeg(source, counts, logger)
+        if checked is None:
             continue
         boxes, dropped = clip_boxes(ellipses_to_boxes(ellipses), checked.width, checked.height)
         write_bytes_atomic(os.path.join(output_dir, "images", stem + ".jpg"), checked.data)

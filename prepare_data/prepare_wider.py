@@ -41,7 +41,7 @@ if __package__ in (None, ""):
 from src.annotations import Annotation, write_annotation  # noqa: E402
 from src.atomic_io import write_bytes_atomic  # noqa: E402
 from src.cli import UserError, add_debug_flag, report_errors  # noqa: E402
-from src.datasets.image_io import as_rgb_jpeg, is_unsafe_filename  # noqa: E402
+from src.datasets.image_io import is_unsafe_filename, read_checked_jpeg  # noqa: E402
 from src.datasets.wider_format import parse_wider_gt  # noqa: E402
 
 logger = logging.getLogger("prepare_wider")
@@ -145,18 +145,8 @@ def prepare_wider(wider_dir: str, output_dir: str, splits=SPLITS, min_face_size:
             logger.warning("%s: skipped, output name %s already used by another image", image_path, name)
             counts["duplicate"] += 1
             continue
-        try:
-            with open(image_path, "rb") as f:
-                data = f.read()
-        except OSError as error:
-            logger.warning("%s: skipped, cannot read image (%s)", image_path, error.strerror or error)
-            counts["missing"] += 1
-            continue
-        try:
-            checked = as_rgb_jpeg(data, image_path)
-        except ValueError as error:
-            logger.warning("skipped: %s", error)
-            counts["corrupt"] += 1
+        checked = read_checked_jpeg(image_path, counts, logger)
+        if checked is None:
             continue
         corners, dropped = wider_boxes_to_corners(entry.boxes, checked.width, checked.height, min_face_size)
         for reason, number in dropped.items():

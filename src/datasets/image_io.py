@@ -125,3 +125,32 @@ def as_rgb_jpeg(data: bytes, source: str, quality: int = DEFAULT_JPEG_QUALITY) -
         return CheckedJpeg(data, image.width, image.height, False, source_format)
     rgb = np.asarray(image.convert("RGB"))
     return CheckedJpeg(encode_jpeg(rgb, quality), image.width, image.height, True, source_format)
+
+
+def read_checked_jpeg(path: str, counts, logger) -> CheckedJpeg | None:
+    """Reads an image file through `as_rgb_jpeg`, or skips it with a warning and a count.
+
+    The dataset converters' shared step: an unreadable file adds 1 to ``counts["missing"]``,
+    one that does not decode adds 1 to ``counts["corrupt"]``; either is logged on `logger`.
+
+    Args:
+        path: the image file.
+        counts: a dict-like counter (e.g. collections.Counter) with the keys above.
+        logger: the caller's logging.Logger.
+
+    Returns:
+        A `CheckedJpeg`, or None when the image was skipped.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        logger.warning("%s: skipped, cannot read image (%s)", path, error.strerror or error)
+        counts["missing"] += 1
+        return None
+    try:
+        return as_rgb_jpeg(data, path)
+    except ValueError as error:
+        logger.warning("skipped: %s", error)
+        counts["corrupt"] += 1
+        return None
