@@ -37,6 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from src.atomic_io import write_text_atomic  # noqa: E402
 from src.box_formats import yxyx_to_xyxy  # noqa: E402
+from src.box_iou_numpy import pairwise_iou  # noqa: E402
 
 _LOG = logging.getLogger('bench_detector')
 
@@ -102,14 +103,7 @@ def _count_found(detections, faces):
     """How many `faces` [F, 4] have a detection [D, 4] (both x1, y1, x2, y2) at IoU >= 0.5."""
     if len(detections) == 0:
         return 0
-    d = np.asarray(detections, np.float64)[:, None, :]  # [D, 1, 4]
-    f = faces[None, :, :]  # [1, F, 4]
-    inter = (np.clip(np.minimum(d[..., 2], f[..., 2]) - np.maximum(d[..., 0], f[..., 0]), 0, None)
-             * np.clip(np.minimum(d[..., 3], f[..., 3]) - np.maximum(d[..., 1], f[..., 1]), 0,
-                       None))
-    area_d = (d[..., 2] - d[..., 0]) * (d[..., 3] - d[..., 1])
-    area_f = (f[..., 2] - f[..., 0]) * (f[..., 3] - f[..., 1])
-    iou = inter / (area_d + area_f - inter)  # [D, F]
+    iou = pairwise_iou(detections, faces, 'xyxy')  # [D, F]
     return int(np.sum(iou.max(axis=0) >= FOUND_IOU))
 
 
