@@ -1,5 +1,6 @@
-"""Import layering: src never imports the top-level scripts, bench never imports tests, and
-face_detector.py (the file users copy) imports only numpy and TensorFlow."""
+"""Import layering: src never imports the top-level scripts (nor prepare_data, tests, bench),
+bench never imports tests, and face_detector.py (the file users copy) imports only numpy and
+TensorFlow."""
 import ast
 import os
 
@@ -28,7 +29,7 @@ def test_src_imports_no_top_level_script_and_bench_imports_no_tests():
     wrong = []
     for path in _python_files("src"):
         for module in _imported_modules(path):
-            if module.split(".")[0] in TOP_LEVEL_MODULES:
+            if module.split(".")[0] in TOP_LEVEL_MODULES + ["prepare_data", "tests", "bench"]:
                 wrong.append(f"{os.path.relpath(path, ROOT)} imports {module}")
     for path in _python_files("bench"):
         for module in _imported_modules(path):
