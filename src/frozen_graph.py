@@ -7,7 +7,8 @@ Interface of the graph (src/export.py writes it, the upstream's graphs have it t
 
 `FrozenGraphDetector(path)(image, score_threshold)` answers like `face_detector.FaceDetector`:
 pixel [ymin, xmin, ymax, xmax] boxes and scores strictly above the threshold, for uint8 RGB
-images as they are (no resizing, no GPU options). It is what src itself uses (evaluate_model,
+images as they are (no resizing, no GPU options, no bfloat16 rewrite: the graph runs as frozen,
+like FaceDetector's default precision='float32'). It is what src itself uses (evaluate_model,
 visualize).
 
 Why not import face_detector.py: that file is the one users copy next to a `.pb` into their
