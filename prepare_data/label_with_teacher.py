@@ -38,6 +38,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from src.annotations import Annotation, read_annotation, write_annotation  # noqa: E402
+from src.cli import USER_ERRORS, add_debug_flag, report_errors  # noqa: E402
 from src.datasets import teacher  # noqa: E402
 from src.datasets.image_io import decode_image  # noqa: E402
 
@@ -150,6 +151,11 @@ def label_folder(image_dir: str, output_dir: str, *, face_threshold: float = tea
 
 
 def main(argv=None) -> int:
+    """The CLI: user errors (paths, thresholds, a missing teacher) are one `error:` line, exit 2."""
+    return report_errors(_main, argv, USER_ERRORS + (ValueError, OSError, teacher.TeacherUnavailable))
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         description="Label photos with the YuNet teacher (yuface): confident boxes -> faces, "
                     "doubtful boxes -> ignore regions, as annotation JSON files.",
@@ -168,15 +174,12 @@ def main(argv=None) -> int:
     parser.add_argument("--extra_ignore", default=None,
                         help="folder of annotation JSONs (same stems) whose boxes become ignore regions")
     parser.add_argument("--num_workers", type=int, default=2, help="teacher processes (one thread each)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        counts = label_folder(args.image_dir, args.output_dir, face_threshold=args.face_threshold,
-                              ignore_threshold=args.ignore_threshold, pad_fraction=args.pad,
-                              extra_ignore_dir=args.extra_ignore, num_workers=args.num_workers)
-    except (ValueError, OSError, teacher.TeacherUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    counts = label_folder(args.image_dir, args.output_dir, face_threshold=args.face_threshold,
+                          ignore_threshold=args.ignore_threshold, pad_fraction=args.pad,
+                          extra_ignore_dir=args.extra_ignore, num_workers=args.num_workers)
     logger.info("done: %s -> %s", ", ".join(f"{key}={counts[key]}" for key in COUNT_KEYS), args.output_dir)
     return 0
 

@@ -35,6 +35,7 @@ if __package__ in (None, ""):
 
 from src.annotations import Annotation, read_annotation, write_annotation  # noqa: E402
 from src.atomic_io import write_bytes_atomic  # noqa: E402
+from src.cli import USER_ERRORS, add_debug_flag, report_errors  # noqa: E402
 from src.datasets import mosaic  # noqa: E402
 from src.datasets.image_io import decode_image, encode_jpeg  # noqa: E402
 
@@ -172,6 +173,11 @@ def make_mosaics(output_dir, tile_specs, scene_specs=(), *, num_images, size=640
 
 
 def main(argv=None) -> int:
+    """The CLI: bad sources or settings are one `error:` line, exit 2."""
+    return report_errors(_main, argv, USER_ERRORS + (ValueError,))
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         description="Build multi-face, multi-scale mosaics from labelled photos (faces + ignore regions).",
         epilog="example: python prepare_data/make_mosaics.py --output_dir data/mosaics --num_images 5000 "
@@ -191,20 +197,21 @@ def main(argv=None) -> int:
     parser.add_argument("--grayscale", type=float, default=0.15, help="fraction of mosaics turned gray")
     parser.add_argument("--seed", type=int, default=0, help="mosaic i depends only on the seed and i")
     parser.add_argument("--num_workers", type=int, default=2, help="worker processes")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         face_sizes = tuple(float(v) for v in args.face_sizes.split(","))
         grid_weights = tuple(float(v) for v in args.grid_weights.split(","))
-        if len(face_sizes) != 2:
-            raise ValueError("--face_sizes needs two numbers: min,max")
-        counts = make_mosaics(args.output_dir, args.tiles, args.scenes, num_images=args.num_images,
-                              size=args.size, seed=args.seed, face_sizes=face_sizes,
-                              grid_weights=grid_weights, plain_fraction=args.plain_fraction,
-                              grayscale=args.grayscale, num_workers=args.num_workers)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except ValueError:
+        raise ValueError(f"--face_sizes / --grid_weights: comma-separated numbers expected, got "
+                         f"{args.face_sizes!r} / {args.grid_weights!r}") from None
+    if len(face_sizes) != 2:
+        raise ValueError("--face_sizes needs two numbers: min,max")
+    counts = make_mosaics(args.output_dir, args.tiles, args.scenes, num_images=args.num_images,
+                          size=args.size, seed=args.seed, face_sizes=face_sizes,
+                          grid_weights=grid_weights, plain_fraction=args.plain_fraction,
+                          grayscale=args.grayscale, num_workers=args.num_workers)
     logger.info("done: %s -> %s", ", ".join(f"{k}={v}" for k, v in counts.items()), args.output_dir)
     return 0
 

@@ -30,6 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from src.annotations import Annotation, write_annotation  # noqa: E402
+from src.cli import USER_ERRORS, add_debug_flag, report_errors  # noqa: E402
 from src.datasets.voc_format import read_voc, select_boxes  # noqa: E402
 
 logger = logging.getLogger("prepare_voc")
@@ -112,6 +113,11 @@ def _names(text: str) -> tuple:
 
 
 def main(argv=None) -> int:
+    """The CLI: user errors (missing folders, no XML) are one `error:` line, exit 2."""
+    return report_errors(_main, argv, USER_ERRORS + (ValueError, OSError))
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         description="Convert Pascal VOC XML annotations to annotation JSON files (faces + ignore regions).",
         epilog="example: python prepare_data/prepare_voc.py --annotations_dir masks/annotations "
@@ -124,15 +130,12 @@ def main(argv=None) -> int:
     parser.add_argument("--classes", default="", help="comma-separated face class names (empty: all)")
     parser.add_argument("--ignore_classes", default="", help="comma-separated class names that become ignore regions")
     parser.add_argument("--difficult_as_ignore", action="store_true", help="<difficult> faces become ignore regions")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        counts = convert_voc(args.annotations_dir, args.image_dir, args.output_dir,
-                             classes=_names(args.classes), ignore_classes=_names(args.ignore_classes),
-                             difficult_as_ignore=args.difficult_as_ignore)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    counts = convert_voc(args.annotations_dir, args.image_dir, args.output_dir,
+                         classes=_names(args.classes), ignore_classes=_names(args.ignore_classes),
+                         difficult_as_ignore=args.difficult_as_ignore)
     logger.info("done: %s -> %s", ", ".join(f"{key}={counts[key]}" for key in COUNT_KEYS), args.output_dir)
     return 0
 
