@@ -5,8 +5,15 @@ batch taken from the recipe's training shards (so the input pipeline is not meas
 bench_input_pipeline.py for that), after warm-up, for float32 / mixed precision and with /
 without XLA.
 
+With --end_to_end it instead times what train.py runs: batches from the shards through the
+augmenting input pipeline, then the step, for --steps steps after warm-up, once with the step
+traced for the pipeline's element spec (box axes left free: one trace, as train.py does) and once
+as a plain tf.function (one trace per new number of boxes in a batch: the behaviour before),
+and prints steps/s and the number of traces of each.
+
 Example:
     python bench/bench_training.py --config configs/sample.json --steps 30
+    python bench/bench_training.py --config configs/realfaces.json --end_to_end --steps 100
 """
 import argparse
 import dataclasses
@@ -49,12 +56,43 @@ def steps_per_second(config, batch, mixed_precision, xla, steps, warmup=10):
     return 1.0 / statistics.median(times)
 
 
+def end_to_end(config, steps, warmup=10):
+    """(steps/s, traces) of pipeline + step, with and without the fixed input signature."""
+    inp, tc = config.input, config.training
+    weights = (config.loss.localization_loss_weight, config.loss.classification_loss_weight)
+    mining = ohem_params(config)
+    results = {}
+    for name, use_signature in (("one trace (input signature)", True), ("retracing (plain tf.function)", False)):
+        model = FaceBoxes(seed=0)
+        optimizer = make_optimizer(tc.lr_boundaries, tc.lr_values, tc.momentum)
+        dataset = build_dataset(inp.train_dataset, training=True, batch_size=inp.batch_size,
+                                image_size=inp.image_size, seed=0, repeat=True,
+                                shuffle_buffer=inp.shuffle_buffer)
+        iterator = iter(dataset)
+
+        def run(batch):
+            return train_step(model, optimizer, batch, weights, mining, config.matching.threshold,
+                              config.loss.weight_decay)
+        step = (tf.function(run, input_signature=[iterator.element_spec]) if use_signature
+                else tf.function(run))
+        for _ in range(warmup):
+            float(step(next(iterator))["total_loss"])
+        start = time.perf_counter()
+        for _ in range(steps):
+            out = step(next(iterator))
+        float(out["total_loss"])
+        results[name] = (steps / (time.perf_counter() - start), step.experimental_get_tracing_count())
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/sample.json", help="the recipe (its train shards are read)")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per setting")
     parser.add_argument("--batch_size", type=int, default=None, help="override the recipe's batch size")
     parser.add_argument("--image_size", type=int, default=None, help="override the recipe's (square) image size")
+    parser.add_argument("--end_to_end", action="store_true",
+                        help="time shards -> augmenting pipeline -> step, as train.py runs it")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     inp = config.input
@@ -62,6 +100,12 @@ def main(argv=None):
         size = (args.image_size,) * 2 if args.image_size else inp.image_size
         inp = dataclasses.replace(inp, batch_size=args.batch_size or inp.batch_size, image_size=size)
         config = dataclasses.replace(config, input=inp)
+    if args.end_to_end:
+        print(f"{args.config}: end to end, batch {inp.batch_size} at {inp.image_size[0]}x{inp.image_size[1]}, "
+              f"{args.steps} steps after 10 of warm-up ({os.cpu_count()} cpus)")
+        for name, (rate, traces) in end_to_end(config, args.steps).items():
+            print(f"{name:>30}: {rate:6.2f} steps/s ({rate * inp.batch_size:6.1f} images/s), {traces} trace(s)")
+        return
     dataset = build_dataset(inp.train_dataset, training=True, batch_size=inp.batch_size,
                             image_size=inp.image_size, seed=0, repeat=True, deterministic=True)
     batch = next(iter(dataset))
