@@ -88,8 +88,13 @@ def wider_boxes_to_corners(boxes: np.ndarray, width: int, height: int,
     return corners[inside & big], dropped
 
 
+# Column of the ``invalid`` attribute in a WIDER face line (x1 y1 w h blur expression
+# illumination invalid occlusion pose).
+INVALID_COLUMN = 7
+
+
 def prepare_wider(wider_dir: str, output_dir: str, splits=SPLITS, min_face_size: float = 0.0,
-                  show_progress: bool = True) -> collections.Counter:
+                  show_progress: bool = True, invalid_as_ignore: bool = False) -> collections.Counter:
     """Converts the given WIDER splits (see the module docstring).
 
     Args:
@@ -98,11 +103,13 @@ def prepare_wider(wider_dir: str, output_dir: str, splits=SPLITS, min_face_size:
         splits: iterable of 'train' / 'val'.
         min_face_size: drop faces smaller than this many pixels in width or height (0: keep all).
         show_progress: show a tqdm bar.
+        invalid_as_ignore: faces WIDER marks ``invalid`` become ignore regions (training treats
+            their anchors as neither face nor background) instead of faces, as the upstream kept them.
 
     Returns:
         Counter with 'images', 'faces', 'empty_images' (written with no face),
         'dropped_degenerate', 'dropped_outside', 'dropped_small', 'missing', 'corrupt',
-        'reencoded', 'duplicate', 'unsafe_filename'.
+        'reencoded', 'duplicate', 'unsafe_filename', 'ignore_regions'.
 
     Raises:
         FileNotFoundError: if `wider_dir` or a split's gt file is missing.
@@ -128,7 +135,7 @@ def prepare_wider(wider_dir: str, output_dir: str, splits=SPLITS, min_face_size:
 
     counts: collections.Counter = collections.Counter()
     for key in ("images", "faces", "empty_images", "dropped_degenerate", "dropped_outside", "dropped_small",
-                "missing", "corrupt", "reencoded", "duplicate", "unsafe_filename"):
+                "missing", "corrupt", "reencoded", "duplicate", "unsafe_filename", "ignore_regions"):
         counts[key] = 0
     seen: set[str] = set()
     images_dir = os.path.join(output_dir, "images")
@@ -148,17 +155,23 @@ def prepare_wider(wider_dir: str, output_dir: str, splits=SPLITS, min_face_size:
         checked = read_checked_jpeg(image_path, counts, logger)
         if checked is None:
             continue
-        corners, dropped = wider_boxes_to_corners(entry.boxes, checked.width, checked.height, min_face_size)
+        boxes, ignore = entry.boxes, np.zeros((0, 4))
+        if invalid_as_ignore:
+            invalid = boxes[:, INVALID_COLUMN] == 1
+            ignore, _ = wider_boxes_to_corners(boxes[invalid], checked.width, checked.height)
+            boxes = boxes[~invalid]
+        corners, dropped = wider_boxes_to_corners(boxes, checked.width, checked.height, min_face_size)
         for reason, number in dropped.items():
             counts[f"dropped_{reason}"] += number
         stem = os.path.splitext(name)[0]
         jpeg_name = stem + ".jpg"
         write_bytes_atomic(os.path.join(images_dir, jpeg_name), checked.data)
         write_annotation(os.path.join(annotations_dir, stem + ".json"),
-                         Annotation(jpeg_name, checked.width, checked.height, 3, corners))
+                         Annotation(jpeg_name, checked.width, checked.height, 3, corners, ignore))
         seen.add(name)
         counts["images"] += 1
         counts["faces"] += len(corners)
+        counts["ignore_regions"] += len(ignore)
         counts["empty_images"] += int(len(corners) == 0)
         counts["reencoded"] += int(checked.reencoded)
     if counts["images"] == 0:
@@ -190,11 +203,15 @@ def _main(argv) -> int:
     parser.add_argument("--output_dir", required=True, help="destination folder")
     parser.add_argument("--min_face_size", type=float, default=0.0,
                         help="drop faces narrower or shorter than this many pixels (0: off)")
+    parser.add_argument("--invalid_as_ignore", action="store_true",
+                        help="faces WIDER marks 'invalid' become ignore regions (neither face nor "
+                             "background in training) instead of faces")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     splits = SPLITS if args.split == "both" else (args.split,)
-    counts = prepare_wider(args.wider_dir, args.output_dir, splits, args.min_face_size)
+    counts = prepare_wider(args.wider_dir, args.output_dir, splits, args.min_face_size,
+                           invalid_as_ignore=args.invalid_as_ignore)
     logger.info("done: %s -> %s", format_summary(counts), args.output_dir)
     return 0
 

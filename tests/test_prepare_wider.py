@@ -194,3 +194,21 @@ def test_min_face_size_option_and_help(wider_sample, tmp_path, capsys):
     with pytest.raises(SystemExit):
         pw.main(["--help"])
     assert "example: python prepare_data/prepare_wider.py" in capsys.readouterr().out
+
+
+def test_invalid_faces_become_ignore_regions(tmp_path):
+    root = tmp_path / "WIDER"
+    (root / "wider_face_split").mkdir(parents=True)
+    (root / "WIDER_train" / "images" / "0--x").mkdir(parents=True)
+    Image.new("RGB", (100, 80)).save(root / "WIDER_train" / "images" / "0--x" / "a.jpg")
+    (root / "wider_face_split" / "wider_face_train_bbx_gt.txt").write_text(
+        "0--x/a.jpg\n3\n10 20 30 40 0 0 0 0 0 0\n50 10 20 20 0 0 0 1 0 0\n90 70 20 20 0 0 0 1 0 0\n")
+    out = tmp_path / "out"
+    counts = pw.prepare_wider(str(root), str(out), splits=("train",), show_progress=False, invalid_as_ignore=True)
+    assert (counts["faces"], counts["ignore_regions"]) == (1, 2)
+    annotation = read_annotation(str(out / "annotations" / "0--x_a.json"))
+    np.testing.assert_array_equal(annotation.boxes, [[10, 20, 40, 60]])
+    np.testing.assert_array_equal(annotation.ignore_boxes, [[50, 10, 70, 30], [90, 70, 100, 80]])  # clipped
+    # Without the option (the upstream's way) invalid faces are faces.
+    counts = pw.prepare_wider(str(root), str(tmp_path / "plain"), splits=("train",), show_progress=False)
+    assert (counts["faces"], counts["ignore_regions"]) == (3, 0)
