@@ -40,11 +40,13 @@ from tqdm import tqdm
 
 from src import video_io
 from src.atomic_io import write_text_atomic
+from src.cli import import_tensorflow
 from src.box_formats import yxyx_to_xyxy
 from src.tracking.face_crops import BestFaceKeeper
 from src.tracking.tracker import BYTE_LOW_SCORE_THRESHOLD, MODES, FaceTracker
 
 LOGGER = logging.getLogger("start")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The upstream tracking fork kept detections with score > 0.7 and grew boxes by 20 px.
 DEFAULT_SCORE_THRESHOLD = 0.7
@@ -338,6 +340,7 @@ def load_face_detector(model_path, precision="float32"):
     """
     if not os.path.isfile(model_path):
         raise FileNotFoundError(f"{model_path}: model file not found (pass --model PATH to a frozen .pb)")
+    import_tensorflow()  # its start-up lines follow TF_CPP_MIN_LOG_LEVEL (2 unless set)
     from face_detector import FaceDetector
     detector = FaceDetector(model_path, precision=precision)
     LOGGER.info("%s: running in %s", model_path, detector.precision)
@@ -489,8 +492,12 @@ def main(argv=None, detector_factory=None):
         cv2.destroyAllWindows()
     frames = sum(s["frames"] for s in done)
     seconds = sum(s["seconds"] for s in done)
+    # Steady rate: each video's frames after its first (whose detector call includes warm-up).
+    steady = [(s["frames"] - 1, (s["frames"] - 1) / s["processing_fps"]) for s in done if s["processing_fps"]]
+    steady_fps = sum(n for n, _ in steady) / sum(t for _, t in steady) if steady else 0.0
     print(f"processed {len(done)}/{len(videos)} videos ({skipped} unreadable, {len(others)} non-video "
-          f"files skipped): {frames} frames at {frames / seconds if seconds else 0:.1f} FPS, "
+          f"files skipped): {frames} frames at {steady_fps:.1f} FPS ({frames / seconds if seconds else 0:.1f} "
+          f"with the warm-up), "
           f"{sum(s['tracks'] for s in done)} tracks, {sum(s['faces_saved'] for s in done)} face crops "
           f"in {args.output_path}")
     return 0 if done else 1
