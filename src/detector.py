@@ -133,7 +133,8 @@ class FaceBoxes(tf.Module):
         anchors, counts = anchor_generator.generate_anchors(shape[1], shape[2])
         return box_encodings, class_logits, anchors, counts
 
-    def predictions(self, images, score_threshold=0.05, iou_threshold=0.3, max_boxes=200):
+    def predictions(self, images, score_threshold=nms.SCORE_THRESHOLD, iou_threshold=nms.IOU_THRESHOLD,
+                    max_boxes=nms.MAX_BOXES):
         """Detected faces after NMS.
 
         Args:
@@ -147,7 +148,8 @@ class FaceBoxes(tf.Module):
         """
         return self._detect(2.0 * images - 1.0, score_threshold, iou_threshold, max_boxes)
 
-    def predictions_from_uint8(self, images, score_threshold=0.05, iou_threshold=0.3, max_boxes=200,
+    def predictions_from_uint8(self, images, score_threshold=nms.SCORE_THRESHOLD, iou_threshold=nms.IOU_THRESHOLD,
+                               max_boxes=nms.MAX_BOXES,
                                compute_dtype=tf.float32):
         """`predictions` for uint8 images [B, H, W, 3], mapped to [-1, 1] in one pass.
 

@@ -13,6 +13,12 @@ scores) and kept scores equal to the threshold.
 """
 import tensorflow as tf
 
+# Inference defaults: the upstream config.json's "postprocessing" values (its evaluation and
+# export used them; our recipes repeat them under "postprocessing").
+SCORE_THRESHOLD = 0.05
+IOU_THRESHOLD = 0.3
+MAX_BOXES = 200
+
 
 def batch_non_max_suppression(boxes, scores, score_threshold, iou_threshold, max_boxes):
     """Greedy NMS per image.

@@ -6,6 +6,7 @@ num_boxes (see src/input_pipeline).
 import tensorflow as tf
 
 from src.losses_and_ohem import OHEMParams
+from src.training_target_creation import MATCHING_THRESHOLD
 
 
 def make_optimizer(lr_boundaries, lr_values, momentum):
@@ -29,7 +30,7 @@ def regularization_loss(kernels, weight_decay):
     return weight_decay * tf.add_n([tf.nn.l2_loss(tf.cast(k, tf.float32)) for k in kernels])
 
 
-def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matching_threshold=0.35,
+def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matching_threshold=MATCHING_THRESHOLD,
                    weight_decay=0.0, global_batch_scale=1.0):
     """Forward pass and every loss term for one (per-replica) batch.
 
@@ -61,7 +62,7 @@ def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matchin
 
 
 def train_step(model, optimizer, batch, loss_weights, ohem_params=OHEMParams(),
-               matching_threshold=0.35, weight_decay=0.0, global_batch_scale=1.0):
+               matching_threshold=MATCHING_THRESHOLD, weight_decay=0.0, global_batch_scale=1.0):
     """One SGD step on one (per-replica) batch; see `compute_losses` for the arguments.
 
     Returns:

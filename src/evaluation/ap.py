@@ -4,7 +4,7 @@ Box convention: boxes are [ymin, xmin, ymax, xmax], normalized or in pixels — 
 depend on the unit as long as predictions and ground truth of one image share it. IoU is
 computed on continuous coordinates (no "+1" pixel convention).
 
-Semantics (UPSTREAM_FACTS.md, "Evaluation during training"):
+Semantics (the upstream's evaluation_utils.py, run during training):
 * Per image, detections are taken in descending score order; each is matched to the
   ground-truth box it overlaps most. It is a true positive when that IoU is >= 0.5 and that
   box was not already taken by a higher-scored detection; otherwise a false positive (a
