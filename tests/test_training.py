@@ -17,10 +17,10 @@ INCEPTION_PATHS = {  # name: (kernel size, in channels, out channels); 128 chann
     "conv_1x1_path1": (1, 128, 32), "conv_1x1_path2": (1, 128, 32), "conv_1x1_path3": (1, 128, 24),
     "conv_3x3_path3": (3, 24, 32), "conv_1x1_path4": (1, 128, 24), "conv_3x3_path4": (3, 24, 32),
     "conv_3x3_second_path4": (3, 32, 32)}
-# Every convolution kernel of FaceBoxes, from the architecture (the upstream's src/network.py): conv1 (on
-# 3 channels), conv2 (on CReLU's 48), 3 inception modules x 7 convolutions, conv3_1, conv3_2,
-# conv4_1, conv4_2, and the 3 box and 3 class heads (21, 1, 1 anchors per cell on 128, 256, 256
-# channels): 27 + 6 = 33 kernels.
+# Every convolution kernel of FaceBoxes, from the architecture (the upstream's src/network.py):
+# conv1 (on 3 channels), conv2 (on CReLU's 48), 3 inception modules x 7 convolutions, conv3_1,
+# conv3_2, conv4_1, conv4_2, and the 3 box and 3 class heads (21, 1, 1 anchors per cell on 128,
+# 256, 256 channels): 27 + 6 = 33 kernels.
 KERNELS = {"conv1": (7, 7, 3, 24), "conv2": (5, 5, 48, 64)}
 for _k in (1, 2, 3):
     for _path, (_size, _cin, _cout) in INCEPTION_PATHS.items():
