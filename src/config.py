@@ -26,12 +26,20 @@ class MatchingConfig:
 
 
 @dataclass(frozen=True)
-class OHEMConfig:
-    loss_to_use: str  # 'classification' or 'both'
-    num_hard_examples: int
-    nms_threshold: float
-    max_negatives_per_positive: float
-    min_negatives_per_image: int
+class OHEMParams:
+    """Hard example mining settings; the defaults are the upstream config.json's values.
+
+    The one home of these settings: a recipe's "ohem" group is loaded into this class (every
+    key still required there), and src/losses_and_ohem.py takes it as it is.
+    """
+    loss_to_use: str = "classification"  # 'classification' or 'both'
+    num_hard_examples: int = 500
+    nms_threshold: float = 0.99
+    max_negatives_per_positive: float = 3.0
+    min_negatives_per_image: int = 30
+
+
+OHEMConfig = OHEMParams  # the recipe group's name
 
 
 @dataclass(frozen=True)

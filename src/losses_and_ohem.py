@@ -13,22 +13,11 @@ anchors in the batch (at least 1) by the caller.
 Ignored anchors (matches == -2, see training_target_creation) are neither positives nor
 negatives: they are never mined and add no loss.
 """
-from dataclasses import dataclass
-
 import tensorflow as tf
 
 from src import box_utils
+from src.config import OHEMParams  # noqa: F401  (the settings' one home; re-exported here)
 from src.training_target_creation import IGNORED
-
-
-@dataclass(frozen=True)
-class OHEMParams:
-    """Hard example mining settings (upstream config values as defaults)."""
-    loss_to_use: str = "classification"
-    num_hard_examples: int = 500
-    nms_threshold: float = 0.99
-    max_negatives_per_positive: float = 3.0
-    min_negatives_per_image: int = 30
 
 
 def localization_loss(predictions, targets, weights):
