@@ -49,7 +49,8 @@ HAAR_MIN_SIZE = (20, 20)
 SCORE_THRESHOLD = 0.5  # FaceDetector's default
 FOUND_IOU = 0.5  # a known face counts as found at this IoU
 
-# Face boxes in the source photos, pixel (x1, y1, x2, y2), checked by eye (PITFALLS.md).
+# Face boxes in the source photos, pixel (x1, y1, x2, y2), forehead to chin, checked by eye on
+# zoomed crops (the same boxes as prepare_data/faces.py).
 ASTRONAUT_FACE = (172, 58, 272, 178)
 GRACE_HOPPER_FACE = (165, 140, 358, 338)
 
