@@ -163,7 +163,8 @@ def make_mosaics(output_dir, tile_specs, scene_specs=(), *, num_images, size=640
         else:
             todo.append(index)
     os.makedirs(os.path.join(output_dir, "images"), exist_ok=True)
-    with multiprocessing.get_context("fork").Pool(max(1, num_workers), _init, (settings,)) as pool:
+    # Forked workers inherit the sources loaded above (no second read of every annotation).
+    with multiprocessing.get_context("fork").Pool(max(1, num_workers)) as pool:
         for faces, ignore in tqdm(pool.imap(make_one, todo, chunksize=16), total=len(todo),
                                   desc="mosaics", unit="img", disable=not show_progress):
             counts["written"] += 1
