@@ -154,6 +154,8 @@ def main():
                         default=[(768, 1024), (480, 640)],
                         help='image sizes as WIDTHxHEIGHT (default: 1024x768 640x480)')
     parser.add_argument('--runs', type=int, default=30, help='timed calls per size (>= 20)')
+    parser.add_argument('--precision', choices=('float32', 'bfloat16', 'auto'), default='float32',
+                        help="FaceDetector's precision (default float32)")
     parser.add_argument('--warmup', type=int, default=5, help='untimed calls before timing')
     parser.add_argument('--haar_runs', type=int, default=None,
                         help='timed Haar calls per size (default: --runs)')
@@ -171,14 +173,15 @@ def main():
         # Imported here so that --help and a Haar-only run do not pay for loading TensorFlow.
         os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
         from face_detector import FaceDetector
-        detector = FaceDetector(args.model)
+        detector = FaceDetector(args.model, precision=args.precision)
     else:
         _LOG.warning('model not found: %s -- timing the Haar cascade only', args.model)
     cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, HAAR_FILE))
     if cascade.empty():
         parser.error('OpenCV could not load %s' % HAAR_FILE)
 
-    results = {'model': args.model if detector else None, 'cpu_count': os.cpu_count(),
+    results = {'model': args.model if detector else None,
+               'precision': detector.precision if detector else None, 'cpu_count': os.cpu_count(),
                'opencv_threads': cv2.getNumThreads(), 'sizes': []}
     lines = []
     for height, width in args.sizes:

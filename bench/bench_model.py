@@ -12,8 +12,15 @@ FLOPs at that size (multiply-add = 2, convolutions incl. heads) and the achieved
     unfolded batch norm, CReLU by concat, per-image tf.map_fn NMS with v1 control flow), run in
     a Session. Same weights, so the same boxes.
 
+Weights and images: with --weights (an upstream-format checkpoint, default the shipped model's
+model/facebox_weights.ckpt, the weights of model/facebox.pb) every path runs those weights on
+real photos (bench_detector.py's astronaut + Grace Hopper image at each size), so NMS sees what
+a user's photo gives it. With --weights random (or no shipped weights) the model has seeded
+random weights with boosted class biases and the images are noise, so NMS keeps all 200 boxes.
+
 Example:
     python bench/bench_model.py --runs 30
+    python bench/bench_model.py --runs 30 --weights random
 """
 import argparse
 import os
@@ -28,6 +35,11 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from src import anchor_generator, box_utils, export  # noqa: E402
 from src.detector import FaceBoxes  # noqa: E402
+from src.upstream_checkpoint import load_upstream_checkpoint  # noqa: E402
+from bench_detector import make_test_image  # noqa: E402
+
+SHIPPED_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "model", "facebox_weights.ckpt")
 
 SIZES = ((768, 1024), (480, 640))  # (height, width)
 
@@ -146,13 +158,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=30, help="timed runs per size (after 5 warm-up runs)")
     parser.add_argument("--score_threshold", type=float, default=0.05, help="NMS score threshold")
+    parser.add_argument("--weights", default=SHIPPED_WEIGHTS,
+                        help="upstream-format checkpoint to run, or 'random' (default: the shipped "
+                             "model's weights when present, else random)")
     args = parser.parse_args(argv)
 
     model = FaceBoxes(seed=0)
-    # A trained model's face scores are mostly tiny; make some anchors fire so NMS has work.
     rng = np.random.default_rng(0)
-    for head in model.class_heads:
-        head.bias.assign(head.bias + rng.normal(0, 1.5, head.bias.shape).astype(np.float32))
+    real = args.weights != "random" and os.path.exists(args.weights + ".index")
+    if real:
+        load_upstream_checkpoint(model, args.weights)
+        print(f"weights: {args.weights}; images: real photos (bench_detector.make_test_image)")
+    else:
+        # Random weights give tiny face scores; make some anchors fire so NMS has work.
+        for head in model.class_heads:
+            head.bias.assign(head.bias + rng.normal(0, 1.5, head.bias.shape).astype(np.float32))
+        print("weights: random (seeded, boosted class biases); images: uniform noise")
 
     def session_runner(graph):
         """(run(image) -> [boxes, scores, num_boxes]) for a graph with the upstream node names."""
@@ -184,7 +205,10 @@ def main(argv=None):
     print(f"threads: {os.cpu_count()} cpus; TF {tf.__version__}")
     print(f"{'size':>10} {'path':>18} {'median ms':>10} {'min ms':>8} {'GFLOPs':>7} {'GFLOP/s':>8} {'boxes':>6}")
     for height, width in SIZES:
-        image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
+        if real:
+            image = make_test_image(height, width)[0][None]
+        else:
+            image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
         flops = conv_flops(model, height, width) / 1e9
         outputs = [run(image) for run in runners]
         ours, ref = outputs[0], outputs[2]

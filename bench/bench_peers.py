@@ -57,9 +57,9 @@ from src.evaluation import fddb  # noqa: E402
 _LOG = logging.getLogger('bench_peers')
 
 
-def faceboxes(model_path):
+def faceboxes(model_path, precision='float32'):
     from face_detector import FaceDetector
-    detector = FaceDetector(model_path)
+    detector = FaceDetector(model_path, precision=precision)
 
     def detect(rgb):
         boxes, scores = detector(rgb, score_threshold=0.05)
@@ -152,6 +152,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--fddb_dir', default=None, help='FDDB root (originalPics/, FDDB-folds/); omit to time only')
     parser.add_argument('--model', default=os.path.join(ROOT, 'model', 'facebox.pb'), help='FaceBoxes frozen graph')
+    parser.add_argument('--precision', choices=('float32', 'bfloat16', 'auto'), default='float32',
+                        help="FaceBoxes' FaceDetector precision (default float32)")
     parser.add_argument('--detectors', default=','.join(DETECTORS), help='comma-separated subset of ' + ', '.join(DETECTORS))
     parser.add_argument('--fp', default='47,100', help='false-positive budgets for the TPRs')
     parser.add_argument('--sizes', default='1024x768,640x480', help='latency image sizes, WIDTHxHEIGHT')
@@ -165,7 +167,8 @@ def main(argv=None):
         if name not in DETECTORS:
             parser.error(f'unknown detector {name!r}; choose from {", ".join(DETECTORS)}')
         try:
-            detectors[name] = DETECTORS[name](args.model)
+            detectors[name] = (DETECTORS[name](args.model, args.precision) if name == 'faceboxes'
+                               else DETECTORS[name](args.model))
         except (ImportError, OSError, ValueError, AttributeError) as error:
             print(f'{name}: skipped ({type(error).__name__}: {error})')
     results = {name: {} for name in detectors}

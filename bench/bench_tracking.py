@@ -79,6 +79,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="model/facebox.pb", help="frozen .pb for the real-detector part")
+    parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="auto",
+                        help="FaceDetector precision for the real-detector part (default auto, as start.py)")
     parser.add_argument("--frames", type=int, default=500, help="tracker frames timed per setting")
     parser.add_argument("--video_frames", type=int, default=150, help="frames of the synthetic video")
     args = parser.parse_args(argv)
@@ -124,11 +126,11 @@ def main(argv=None):
         if not os.path.isfile(args.model):
             print(f"\nreal detector skipped: {args.model} does not exist yet (pass --model PATH)")
             return 0
-        detector = start.load_face_detector(args.model)
+        detector = start.load_face_detector(args.model, precision=args.precision)
         detector(np.zeros((480, 640, 3), np.uint8))  # warm-up: graph build and first run
         for every in (1, 3):
             summary = run_start(video_dir, os.path.join(tmp, f"run{next(runs)}"), detector, every, "byte")
-            print(f"  FaceDetector {args.model}, --detect_every {every}, --tracker byte: "
+            print(f"  FaceDetector {args.model} ({detector.precision}), --detect_every {every}, --tracker byte: "
                   f"{summary['processing_fps']:.1f} FPS ({summary['tracks']} tracks)")
     return 0
 

@@ -87,6 +87,49 @@ def generate_anchors(image_height, image_width):
     return anchors, counts
 
 
+def anchor_centres_and_sizes(image_height, image_width, window_scale):
+    """The anchors of `generate_anchors` as 4-wide centres and sizes, in the unpadded frame.
+
+    For `box_utils.decode_with_centres_and_sizes`. Each axis of an anchor depends only on its
+    grid row (y) or column (x) and its place in the cell, so both axes are computed on small
+    [grid, K] tensors and broadcast once; the anchors are clipped to the padded image as in
+    `generate_anchors`.
+
+    Args:
+        image_height, image_width: ints or int32 scalar tensors, multiples of 128.
+        window_scale: a float32 tensor with shape [2], (H / H', W / W') of the unpadded
+            image in the padded one; centres and sizes are divided by it.
+
+    Returns:
+        centres: a float32 tensor with shape [num_anchors, 4], (cy, cx, cy, cx).
+        sizes: a float32 tensor with shape [num_anchors, 4], (h, w, h, w).
+        Both normalized by the unpadded size, anchors in `generate_anchors` order.
+    """
+    y_columns = tf.constant([1.0, 0.0, 1.0, 0.0])
+    x_columns = tf.constant([0.0, 1.0, 0.0, 1.0])
+    inverse = 1.0 / tf.cast(tf.stack([image_height, image_width]), tf.float32)
+    all_centres, all_sizes = [], []
+    for specs, stride in zip(ANCHOR_SPECS, STRIDES):
+        template = cell_template(specs)  # [K, 4] dy, dx, height, width
+
+        def axis(size, offsets, lengths, index):
+            """Clipped anchor centres and lengths along one axis, each [grid, K]."""
+            cells = (tf.cast(tf.range(size // stride), tf.float32) + 0.5) * stride  # [grid]
+            low = tf.clip_by_value((cells[:, None] + (offsets - 0.5 * lengths)) * inverse[index], 0.0, 1.0)
+            high = tf.clip_by_value((cells[:, None] + (offsets + 0.5 * lengths)) * inverse[index], 0.0, 1.0)
+            length = high - low
+            return (low + 0.5 * length) / window_scale[index], length / window_scale[index]
+
+        cy, h = axis(image_height, template[:, 0], template[:, 2], 0)
+        cx, w = axis(image_width, template[:, 1], template[:, 3], 1)
+        # [grid_h, 1, K, 1] * y columns + [1, grid_w, K, 1] * x columns -> [grid_h, grid_w, K, 4]
+        centres = cy[:, None, :, None] * y_columns + cx[None, :, :, None] * x_columns
+        sizes = h[:, None, :, None] * y_columns + w[None, :, :, None] * x_columns
+        all_centres.append(tf.reshape(centres, [-1, 4]))
+        all_sizes.append(tf.reshape(sizes, [-1, 4]))
+    return tf.concat(all_centres, axis=0), tf.concat(all_sizes, axis=0)
+
+
 def padded_size(height, width):
     """Size after zero-padding on the bottom/right to the next multiple of 128.
 

@@ -5,6 +5,7 @@ but every function here works in any consistent unit). Every op accepts boxes of
 ``[..., 4]`` and broadcasts over the leading dimensions; a last dimension other than 4
 raises ``ValueError``.
 """
+import numpy as np
 import tensorflow as tf
 
 # Centre-size encoding scale factors [ty, tx, th, tw] (upstream / SSD convention).
@@ -130,6 +131,35 @@ def decode(codes, anchors, scale_factors=SCALE_FACTORS):
     return tf.concat([centres - half_sizes, centres + half_sizes], axis=-1)
 
 
+def decode_with_centres_and_sizes(codes, centres, sizes, scale_factors=SCALE_FACTORS):
+    """`decode` with the anchors given as 4-wide centres and sizes (inference's fast path).
+
+    Equal to decode(codes, anchors) up to float rounding, in fewer, full-width ops: the
+    column picks of the codes ([ty, tx, ty, tx] / scale factors and [th, tw, th, tw] / scale
+    factors) are two [4, 4] matrix products instead of strided slices.
+
+    Args:
+        codes: a float32 tensor with shape [B, A, 4], [ty, tx, th, tw].
+        centres: a float32 tensor with shape [A, 4], the anchors' (cy, cx, cy, cx).
+        sizes: a float32 tensor with shape [A, 4], the anchors' (h, w, h, w).
+        scale_factors: four floats [sy, sx, sh, sw].
+
+    Returns:
+        a float32 tensor with shape [B, A, 4], [ymin, xmin, ymax, xmax] in the anchors' frame.
+    """
+    sy, sx, sh, sw = scale_factors
+    pick_centre = np.zeros((4, 4), np.float32)
+    pick_size = np.zeros((4, 4), np.float32)
+    for column in range(4):
+        axis = column % 2  # 0: y, 1: x
+        pick_centre[axis, column] = 1.0 / (sy, sx)[axis]
+        pick_size[2 + axis, column] = 1.0 / (sh, sw)[axis]
+    flat = tf.reshape(codes, [-1, 4])
+    offsets = tf.matmul(flat, pick_centre) + tf.constant([-0.5, -0.5, 0.5, 0.5]) * tf.exp(
+        tf.matmul(flat, pick_size))
+    return centres + sizes * tf.reshape(offsets, tf.shape(codes))
+
+
 def clip_to_window(boxes, window=(0.0, 0.0, 1.0, 1.0)):
     """Clip boxes to a window.
 
@@ -141,9 +171,6 @@ def clip_to_window(boxes, window=(0.0, 0.0, 1.0, 1.0)):
         a float tensor with shape [..., 4].
     """
     boxes = _check_boxes(boxes)
-    ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
     wy0, wx0, wy1, wx1 = window
-    return tf.stack([
-        tf.clip_by_value(ymin, wy0, wy1), tf.clip_by_value(xmin, wx0, wx1),
-        tf.clip_by_value(ymax, wy0, wy1), tf.clip_by_value(xmax, wx0, wx1),
-    ], axis=-1)
+    return tf.clip_by_value(boxes, tf.constant([wy0, wx0, wy0, wx0], boxes.dtype),
+                            tf.constant([wy1, wx1, wy1, wx1], boxes.dtype))

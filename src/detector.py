@@ -64,11 +64,11 @@ def pad_images(images, value=0.0):
     """Pads images on the bottom/right to multiples of 128.
 
     Args:
-        images: a float tensor with shape [B, H, W, 3].
-        value: the padding value (0, black, for images in [0, 1]).
+        images: a tensor with shape [B, H, W, 3], float or uint8.
+        value: the padding value (0, black, for images in [0, 1] and for uint8 pixels).
 
     Returns:
-        padded: a float tensor with shape [B, H', W', 3].
+        padded: a tensor with shape [B, H', W', 3], images' dtype.
         scale: a float tensor with shape [2], (H / H', W / W'): a box in the unpadded frame
             times scale is the same box in the padded frame.
     """
@@ -146,30 +146,36 @@ class FaceBoxes(tf.Module):
             a dict: 'boxes' float32 [B, max_boxes, 4] normalized to the unpadded image and
             clipped to [0, 1]; 'scores' float32 [B, max_boxes]; 'num_boxes' int32 [B].
         """
-        return self._detect(2.0 * images - 1.0, score_threshold, iou_threshold, max_boxes)
+        padded, scale = pad_images(2.0 * images - 1.0, value=-1.0)  # -1 is the image of black
+        return self._detect(padded, scale, "normalized", score_threshold, iou_threshold, max_boxes)
 
     def predictions_from_uint8(self, images, score_threshold=nms.SCORE_THRESHOLD, iou_threshold=nms.IOU_THRESHOLD,
                                max_boxes=nms.MAX_BOXES,
                                compute_dtype=tf.float32):
-        """`predictions` for uint8 images [B, H, W, 3], mapped to [-1, 1] in one pass.
+        """`predictions` for uint8 images [B, H, W, 3].
+
+        The pixels are padded as uint8 (0, black), cast once to compute_dtype and go into
+        conv1 unnormalized: the map to [-1, 1] is folded into conv1's kernel and bias
+        (FeatureExtractor input_range='uint8'), which saves two passes over the image.
 
         compute_dtype: the network's dtype (tf.float32, or tf.bfloat16 for faster CPU
         inference where bfloat16 matrix units exist); decoding and NMS stay float32.
         """
-        normalized = tf.cast(images, compute_dtype) * tf.cast(2.0 / 255.0, compute_dtype) - 1.0
-        return self._detect(normalized, score_threshold, iou_threshold, max_boxes)
+        padded, scale = pad_images(images, value=0)
+        return self._detect(tf.cast(padded, compute_dtype), scale, "uint8", score_threshold, iou_threshold,
+                            max_boxes)
 
-    def _detect(self, normalized, score_threshold, iou_threshold, max_boxes):
-        """Inference on images already mapped to [-1, 1]; see `predictions`."""
-        padded, scale = pad_images(normalized, value=-1.0)  # -1 is the image of black
-        feature_maps = self.feature_extractor(padded, training=False, normalized=True)
+    def _detect(self, padded, scale, input_range, score_threshold, iou_threshold, max_boxes):
+        """Inference on padded images (see FeatureExtractor for input_range); see `predictions`."""
+        feature_maps = self.feature_extractor(padded, training=False, input_range=input_range)
         box_encodings = tf.concat([h(f) for h, f in zip(self.box_heads, feature_maps)], axis=1)
         face_logits = tf.concat([h.logit_difference(f) for h, f in zip(self.class_heads, feature_maps)],
                                 axis=1)  # [B, A]
         shape = tf.shape(padded)
-        anchors, _ = anchor_generator.generate_anchors(shape[1], shape[2])
-        boxes = box_utils.decode(tf.cast(box_encodings, tf.float32), anchors[None])  # [B, A, 4]
-        boxes = box_utils.clip_to_window(boxes / tf.tile(scale, [2]))
+        # Anchors straight in the unpadded frame, decoded in full-width ops (box_utils).
+        centres, sizes = anchor_generator.anchor_centres_and_sizes(shape[1], shape[2], scale)
+        boxes = box_utils.decode_with_centres_and_sizes(tf.cast(box_encodings, tf.float32), centres, sizes)
+        boxes = box_utils.clip_to_window(boxes)  # [B, A, 4]
         # The face probability of the 2-class softmax is sigmoid(face - background logit).
         scores = tf.sigmoid(tf.cast(face_logits, tf.float32))  # [B, A]
         boxes, scores, num_boxes = nms.batch_non_max_suppression(

@@ -69,6 +69,34 @@ class ConvBN(tf.Module):
         scale = self.gamma * tf.math.rsqrt(self.moving_variance + BATCH_NORM_EPSILON)
         return self.kernel * scale, self.beta - self.moving_mean * scale
 
+    def affine_input_call(self, raw, input_scale, input_offset):
+        """Inference on `raw` images whose input to this layer is input_scale * raw + input_offset.
+
+        The affine map is folded into the kernel and bias (kernel * input_scale, bias +
+        input_offset * sum of the kernel over kh, kw, cin), which saves a pass over the input.
+        'SAME' zero padding of the mapped input becomes explicit padding of `raw` with the raw
+        value that maps to zero, -input_offset / input_scale, followed by a 'VALID'
+        convolution: the result equals `self(input_scale * raw + input_offset, False)` up to
+        rounding, borders included.
+
+        Args:
+            raw: float [B, H, W, cin] (float32 or bfloat16).
+            input_scale, input_offset: Python floats, input_scale != 0.
+
+        Returns:
+            float [B, ceil(H / stride), ceil(W / stride), cout] before activation, raw's dtype.
+        """
+        kernel, bias = self.folded()
+        bias = bias + input_offset * tf.reduce_sum(kernel, axis=[0, 1, 2])
+        kernel = kernel * input_scale
+        shape = tf.shape(raw)
+        size = kernel.shape[0]
+        paddings = [[0, 0], _same_padding(shape[1], size, self.stride),
+                    _same_padding(shape[2], size, self.stride), [0, 0]]
+        padded = tf.pad(raw, paddings, constant_values=tf.cast(-input_offset / input_scale, raw.dtype))
+        y = tf.nn.conv2d(padded, tf.cast(kernel, raw.dtype), [1, self.stride, self.stride, 1], "VALID")
+        return tf.nn.bias_add(y, tf.cast(bias, raw.dtype))
+
     def __call__(self, x, training):
         """Args: x: float [B, H, W, cin]. Returns: float [B, H', W', cout] before activation."""
         strides = [1, self.stride, self.stride, 1]
@@ -87,9 +115,22 @@ class ConvBN(tf.Module):
         return y
 
 
-def crelu(x):
-    """Concatenated ReLU: relu(concat(x, -x)) on the channel axis, [B,H,W,C] -> [B,H,W,2C]."""
-    return tf.nn.relu(tf.concat([x, -x], axis=-1))
+def _same_padding(size, kernel_size, stride):
+    """[before, after] int32 padding that 'SAME' applies to a dimension of `size` (scalar tensor)."""
+    out = (size + stride - 1) // stride
+    total = tf.maximum((out - 1) * stride + kernel_size - size, 0)
+    return tf.stack([total // 2, total - total // 2])
+
+
+def crelu_max_pool(x, stride):
+    """CReLU then 3x3 max pool: max_pool(relu(concat(x, -x)), stride) on the channel axis.
+
+    [B, H, W, C] -> [B, ceil(H / stride), ceil(W / stride), 2C]. Max pooling works per
+    channel and commutes with ReLU (both monotone), so this is computed exactly as
+    relu(concat(max_pool(x), max_pool(-x))): the concat and ReLU run on the pooled,
+    stride^2 times smaller tensor instead of the full-size one.
+    """
+    return tf.nn.relu(tf.concat([max_pool(x, stride), max_pool(-x, stride)], axis=-1))
 
 
 def max_pool(x, stride):
@@ -174,21 +215,31 @@ class FeatureExtractor(tf.Module):
             names.update(layer.named_variables())
         return names
 
-    def __call__(self, images, training, normalized=False):
+    def __call__(self, images, training, input_range="unit"):
         """Runs the network.
 
         Args:
-            images: float [B, H, W, 3] in [0, 1], or already mapped to [-1, 1] by 2x - 1
-                when `normalized` (then any padding must be -1, the image of 0).
+            images: float [B, H, W, 3], H and W multiples of 128, with values in the range
+                that `input_range` names; the network's input is 2x - 1 of images in [0, 1].
             training: bool.
-            normalized: bool, see `images`.
+            input_range: 'unit': images in [0, 1] (padding 0, black); 'normalized': already
+                mapped to [-1, 1] (padding -1); 'uint8': pixel values 0..255 as floats
+                (padding 0), inference only: the map x * 2/255 - 1 is folded into conv1's
+                kernel and bias (see ConvBN.affine_input_call).
 
         Returns:
             a list of the three feature maps.
         """
-        x = images if normalized else 2.0 * images - 1.0
-        x = max_pool(crelu(self.conv1(x, training)), 2)
-        x = max_pool(crelu(self.conv2(x, training)), 2)
+        if input_range == "uint8":
+            if training:
+                raise ValueError("input_range='uint8' is for inference only (training=False)")
+            x = self.conv1.affine_input_call(images, 2.0 / 255.0, -1.0)
+        elif input_range in ("unit", "normalized"):
+            x = self.conv1(images if input_range == "normalized" else 2.0 * images - 1.0, training)
+        else:
+            raise ValueError(f"input_range must be 'unit', 'normalized' or 'uint8', got {input_range!r}")
+        x = crelu_max_pool(x, 2)
+        x = crelu_max_pool(self.conv2(x, training), 2)
         for inception in self.inceptions:
             x = inception(x, training)
         map0 = x

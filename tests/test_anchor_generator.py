@@ -69,3 +69,17 @@ def test_cell_template_spacing():
     np.testing.assert_allclose(template[:4, 0], [-12, -4, 4, 12])
     np.testing.assert_allclose(template[:4, 1], [-12, -12, -12, -12])
     np.testing.assert_allclose(template[16:20, :2], [[-16, -16], [16, -16], [-16, 16], [16, 16]])
+
+
+@pytest.mark.parametrize("height, width", [(128, 128), (384, 640), (768, 1024)])
+def test_centres_and_sizes_equal_those_of_the_anchors(height, width):
+    import tensorflow as tf
+    window_scale = tf.constant([0.75, 0.9])
+    centres, sizes = anchor_generator.anchor_centres_and_sizes(height, width, window_scale)
+    anchors, _ = anchors_np(height, width)
+    scale = np.array([0.75, 0.9, 0.75, 0.9], np.float32)
+    want_sizes = np.tile(anchors[:, 2:] - anchors[:, :2], 2) / scale
+    want_centres = np.tile(anchors[:, :2] + 0.5 * (anchors[:, 2:] - anchors[:, :2]), 2) / scale
+    assert centres.shape == sizes.shape == anchors.shape
+    np.testing.assert_allclose(centres.numpy(), want_centres, atol=1e-6)
+    np.testing.assert_allclose(sizes.numpy(), want_sizes, atol=1e-6)

@@ -50,3 +50,22 @@ def test_center_conversions():
     centre = box_utils.to_center_coordinates(boxes)
     np.testing.assert_allclose(centre.numpy(), [[0.3, 0.3, 0.4, 0.2]], rtol=1e-6)
     np.testing.assert_allclose(box_utils.to_minmax_coordinates(centre).numpy(), boxes.numpy(), rtol=1e-6)
+
+
+def test_decode_with_centres_and_sizes_equals_decode():
+    rng = np.random.default_rng(3)
+    yx = rng.uniform(0, 0.8, size=(300, 2))
+    anchors = np.concatenate([yx, yx + rng.uniform(0.01, 0.2, size=(300, 2))], axis=1).astype(np.float32)
+    codes = rng.normal(0, 1.0, size=(2, 300, 4)).astype(np.float32)
+    sizes = np.tile(anchors[:, 2:] - anchors[:, :2], 2)
+    centres = np.tile(anchors[:, :2], 2) + 0.5 * sizes
+    got = box_utils.decode_with_centres_and_sizes(tf.constant(codes), tf.constant(centres), tf.constant(sizes))
+    want = box_utils.decode(tf.constant(codes), tf.constant(anchors)[None])
+    assert got.shape == (2, 300, 4)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
+
+
+def test_clip_to_window_clips_each_coordinate_to_its_axis():
+    boxes = tf.constant([[-0.5, 0.1, 0.7, 1.4], [0.2, -0.1, 0.3, 0.5]])
+    clipped = box_utils.clip_to_window(boxes, window=(0.0, 0.2, 0.6, 1.0)).numpy()
+    np.testing.assert_array_equal(clipped, np.float32([[0.0, 0.2, 0.6, 1.0], [0.2, 0.2, 0.3, 0.5]]))

@@ -209,7 +209,7 @@ def test_face_detector_imports_only_numpy_and_tensorflow():
             modules.update(alias.name.split('.')[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             modules.add((node.module or '.').split('.')[0])
-    assert modules <= {'numpy', 'tensorflow', 'logging', 'os'}
+    assert modules <= {'numpy', 'tensorflow', 'logging', 'os', 'threading'}
 
 
 def test_non_contiguous_views_are_accepted(detector):
@@ -428,3 +428,72 @@ def test_bfloat16_rewrites_only_its_own_graph_and_agrees():
     np.testing.assert_allclose(low[1][:confident.sum()], before[1][confident], atol=0.02)
     np.testing.assert_allclose(low[0][:confident.sum()], before[0][confident], atol=4.0)
     assert not np.array_equal(low[1], before[1])  # it really ran in another precision
+
+
+@pytest.fixture(scope='module')
+def exported_model(tmp_path_factory):
+    """A frozen graph from this project's export path (random weights, some anchors firing)."""
+    from src import export
+    from src.detector import FaceBoxes
+    model = FaceBoxes(seed=0)
+    for head in model.class_heads:
+        head.bias.assign(head.bias + np.random.default_rng(0).normal(0, 2.0, head.bias.shape))
+    folder = str(tmp_path_factory.mktemp('export') / 'saved_model')
+    export.save_saved_model(model, folder, 0.05, 0.3, MAX_BOXES)
+    path = os.path.join(os.path.dirname(folder), 'model.pb')
+    export.write_graph_def(export.freeze_saved_model(folder), path)
+    return path
+
+
+def test_bfloat16_rewrite_casts_the_image_once(exported_model, monkeypatch):
+    # The mixed precision pass leaves Cast(uint8 -> float32) -> Cast(float32 -> bfloat16) on the
+    # full-size image; the detector merges them into one Cast(uint8 -> bfloat16), same values.
+    import face_detector
+    merged = face_detector._rewrite_to_bfloat16(face_detector._read_graph_def(exported_model))
+    casts = [(n.attr['SrcT'].type, n.attr['DstT'].type) for n in merged.node if n.op == 'Cast']
+    assert (tf.uint8.as_datatype_enum, tf.bfloat16.as_datatype_enum) in casts
+    assert (tf.uint8.as_datatype_enum, tf.float32.as_datatype_enum) not in casts
+    image = _random_image(150, 211)
+    got = FaceDetector(exported_model, precision='bfloat16')(image, score_threshold=0.0)
+    monkeypatch.setattr(face_detector, '_merge_uint8_casts', lambda graph: graph)
+    want = FaceDetector(exported_model, precision='bfloat16')(image, score_threshold=0.0)
+    assert len(want[1]) > 5
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def _aligned_array(shape, offset=0):
+    size = int(np.prod(shape))
+    buffer = np.empty(size + 128, np.uint8)
+    start = (-buffer.ctypes.data) % 64 + offset
+    return buffer[start:start + size].reshape(shape)
+
+
+def test_input_is_shared_when_aligned_and_copied_otherwise(detector):
+    from face_detector import _to_tensor
+    image = _random_image(61, 83)
+    aligned = _aligned_array((1,) + image.shape)
+    aligned[0] = image
+    shared = _to_tensor(aligned)
+    aligned[0, 0, 0, 0] ^= 0xFF  # the tensor sees the change: no copy was made
+    assert shared.numpy()[0, 0, 0, 0] == aligned[0, 0, 0, 0]
+    unaligned = _aligned_array((1,) + image.shape, offset=1)
+    unaligned[0] = image
+    copied = _to_tensor(unaligned)
+    unaligned[0, 0, 0, 0] ^= 0xFF
+    assert copied.numpy()[0, 0, 0, 0] == image[0, 0, 0]
+    read_only = image[None].copy()
+    read_only.flags.writeable = False
+    np.testing.assert_array_equal(_to_tensor(read_only).numpy(), image[None])
+    # Every kind of input gives the same detections.
+    results = [detector(array[0] if array.ndim == 4 else array, score_threshold=0.0)
+               for array in (image, _place(image, 0), _place(image, 3), read_only)]
+    for boxes, scores in results[1:]:
+        np.testing.assert_array_equal(boxes, results[0][0])
+        np.testing.assert_array_equal(scores, results[0][1])
+
+
+def _place(image, offset):
+    out = _aligned_array(image.shape, offset)
+    out[...] = image
+    return out

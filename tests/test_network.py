@@ -140,3 +140,62 @@ def test_training_mode_moving_statistics_are_exact_moving_averages(monkeypatch):
             gap = np.abs(layer.moving_variance.numpy() - unbiased) / (1e-6 + 1e-5 * unbiased)
             assert gap.max() > 100, layer.scope
     assert sizes[-3:] == [2 * 2 * 2, 2 * 2 * 2, 2 * 1 * 1]  # conv3_2, conv4_1, conv4_2
+
+
+def test_crelu_max_pool_equals_pooling_the_crelu_exactly():
+    from src.network import crelu_max_pool
+    x = tf.constant(np.random.default_rng(4).normal(size=(2, 37, 50, 6)).astype(np.float32))
+    reference = tf.nn.max_pool2d(tf.nn.relu(tf.concat([x, -x], axis=-1)), 3, 2, "SAME")
+    np.testing.assert_array_equal(crelu_max_pool(x, 2).numpy(), reference.numpy())
+
+
+def _random_statistics(net, seed):
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        c = layer.gamma.shape[0]
+        layer.gamma.assign(rng.uniform(0.5, 1.5, c))
+        layer.beta.assign(rng.normal(0, 0.1, c))
+        layer.moving_mean.assign(rng.normal(0, 0.1, c))
+        layer.moving_variance.assign(rng.uniform(0.5, 2.0, c))
+
+
+@pytest.mark.parametrize("height, width", [(128, 128), (256, 384)])
+def test_uint8_input_folded_into_conv1_equals_normalizing_first(height, width):
+    # conv1 with x * 2/255 - 1 folded into its kernel and bias, and 'SAME' borders padded with
+    # the raw value 127.5 (which normalizes to 0), equals conv1 on the normalized image.
+    net = FeatureExtractor(seed=5)
+    _random_statistics(net, 1)
+    pixels = np.random.default_rng(2).integers(0, 256, (2, height, width, 3)).astype(np.float32)
+    # Saturated corners: the border terms are largest there.
+    pixels[:, :3, :3] = 255.0
+    pixels[:, -3:, -3:] = 0.0
+    folded = net.conv1.affine_input_call(tf.constant(pixels), 2.0 / 255.0, -1.0)
+    reference = net.conv1(tf.constant(pixels * (2.0 / 255.0) - 1.0), training=False)
+    assert folded.shape == reference.shape == (2, height // 4, width // 4, 24)
+    np.testing.assert_allclose(folded.numpy(), reference.numpy(), atol=2e-5)
+    maps = net(tf.constant(pixels), training=False, input_range="uint8")
+    reference_maps = net(tf.constant(pixels / 255.0), training=False, input_range="unit")
+    for got, want in zip(maps, reference_maps):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5)
+
+
+def test_uint8_input_range_is_inference_only():
+    net = FeatureExtractor(seed=5)
+    with pytest.raises(ValueError, match="inference only"):
+        net(tf.zeros([1, 128, 128, 3]), training=True, input_range="uint8")
+    with pytest.raises(ValueError, match="input_range"):
+        net(tf.zeros([1, 128, 128, 3]), training=False, input_range="bytes")
+
+
+def test_predictions_from_uint8_equal_predictions_of_unit_images():
+    model = FaceBoxes(seed=6)
+    _random_statistics(model.feature_extractor, 3)
+    for head in model.class_heads:  # make some anchors fire so NMS has work
+        head.bias.assign(head.bias + np.random.default_rng(1).normal(0, 2.0, head.bias.shape))
+    images = np.random.default_rng(7).integers(0, 256, (2, 201, 333, 3)).astype(np.uint8)
+    got = model.predictions_from_uint8(tf.constant(images), 0.05, 0.3, 50)
+    want = model.predictions(tf.constant(images, tf.float32) / 255.0, 0.05, 0.3, 50)
+    np.testing.assert_array_equal(got["num_boxes"].numpy(), want["num_boxes"].numpy())
+    assert got["num_boxes"].numpy().min() > 10
+    np.testing.assert_allclose(got["scores"].numpy(), want["scores"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["boxes"].numpy(), want["boxes"].numpy(), atol=1e-5)
