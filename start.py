@@ -424,53 +424,48 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None, detector_factory=None):
-    """Runs the CLI.
-
-    Args:
-        argv: list of str arguments (default: sys.argv[1:]).
-        detector_factory: callable(model_path) -> detector; default loads FaceDetector.
-
-    Returns:
-        int exit status: 0 if at least one video was processed, 1 if none, 2 if the
-        detector could not be loaded.
-    """
-    args = parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+def _list_inputs(args):
+    """(videos, other files) of args.video_dir, or None after logging why nothing can run."""
     if args.save_video and os.path.realpath(args.output_path) == os.path.realpath(args.video_dir):
         LOGGER.error("%s: --output_path must not be the input folder when --save_video is set",
                      args.output_path)
-        return 1
+        return None
     try:
         videos, others = video_io.list_videos(args.video_dir)
     except NotADirectoryError as err:
         LOGGER.error("%s", err)
-        return 1
+        return None
     for path in others:
         LOGGER.warning("%s: skipped, not a video file extension", path)
     if not videos:
         LOGGER.error("%s: no video files found (extensions: %s)", args.video_dir,
                      " ".join(video_io.VIDEO_EXTENSIONS))
-        return 1
-    try:
-        detector = (detector_factory or functools.partial(load_face_detector, precision=args.precision))(args.model)
-    except (FileNotFoundError, OSError, ValueError) as err:
-        LOGGER.error("%s", err)
-        return 2
-    display = args.display and display_available()
-    if args.display and not display:
-        LOGGER.warning("--display ignored: no screen (or OpenCV without GUI support) here")
-    options = VideoOptions(
+        return None
+    return videos, others
+
+
+def _options_from_args(args, display):
+    """VideoOptions from the parsed command line (display: whether a screen is usable)."""
+    return VideoOptions(
         detect_every=args.detect_every, score_threshold=args.score_threshold,
         low_score_threshold=args.low_score_threshold, margin=args.margin, scale=args.scale,
         min_hits=args.min_hits, max_age=args.max_age, min_track_length=args.min_track_length,
         top_k=args.top_k, tracker=args.tracker, save_video=args.save_video, display=display,
         max_frames=args.max_frames, progress=not args.no_progress)
+
+
+def _process_videos(videos, detector, output_path, options):
+    """Processes every video; unreadable ones are skipped and counted.
+
+    Returns:
+        (summaries of the finished videos, number skipped), or an int exit status when the
+        run must stop: 130 after Ctrl-C (partial results kept), 2 when the output folder
+        cannot be written.
+    """
     done, skipped = [], 0
     for path in videos:
         try:
-            summary = process_video(path, detector, args.output_path, options)
+            summary = process_video(path, detector, output_path, options)
         except video_io.VideoReadError as err:
             LOGGER.warning("%s; skipped", err)
             skipped += 1
@@ -481,25 +476,63 @@ def main(argv=None, detector_factory=None):
                   f"{len(done)} earlier video(s) complete", file=sys.stderr)
             return 130
         except OSError as err:  # the output folder cannot be written (permissions, disk full)
-            print(f"error: {args.output_path}: cannot write the results: {err.strerror or err}"
+            print(f"error: {output_path}: cannot write the results: {err.strerror or err}"
                   f"{' (' + err.filename + ')' if getattr(err, 'filename', None) else ''}", file=sys.stderr)
             return 2
         done.append(summary)
         LOGGER.info("%s: %d frames, %d tracks, %d faces saved, %.1f FPS -> %s", path, summary["frames"],
                     summary["tracks"], summary["faces_saved"], summary["processing_fps"] or 0.0,
                     summary["output_dir"])
-    if display:
-        cv2.destroyAllWindows()
+    return done, skipped
+
+
+def _print_summary(done, num_videos, skipped, num_others, output_path):
+    """One line: videos, frames, steady FPS (and with the warm-up), tracks and crops."""
     frames = sum(s["frames"] for s in done)
     seconds = sum(s["seconds"] for s in done)
     # Steady rate: each video's frames after its first (whose detector call includes warm-up).
     steady = [(s["frames"] - 1, (s["frames"] - 1) / s["processing_fps"]) for s in done if s["processing_fps"]]
     steady_fps = sum(n for n, _ in steady) / sum(t for _, t in steady) if steady else 0.0
-    print(f"processed {len(done)}/{len(videos)} videos ({skipped} unreadable, {len(others)} non-video "
+    print(f"processed {len(done)}/{num_videos} videos ({skipped} unreadable, {num_others} non-video "
           f"files skipped): {frames} frames at {steady_fps:.1f} FPS ({frames / seconds if seconds else 0:.1f} "
           f"with the warm-up), "
           f"{sum(s['tracks'] for s in done)} tracks, {sum(s['faces_saved'] for s in done)} face crops "
-          f"in {args.output_path}")
+          f"in {output_path}")
+
+
+def main(argv=None, detector_factory=None):
+    """Runs the CLI.
+
+    Args:
+        argv: list of str arguments (default: sys.argv[1:]).
+        detector_factory: callable(model_path) -> detector; default loads FaceDetector.
+
+    Returns:
+        int exit status: 0 if at least one video was processed, 1 if none, 2 if the
+        detector could not be loaded or the output folder not written, 130 after Ctrl-C.
+    """
+    args = parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    inputs = _list_inputs(args)
+    if inputs is None:
+        return 1
+    videos, others = inputs
+    try:
+        detector = (detector_factory or functools.partial(load_face_detector, precision=args.precision))(args.model)
+    except (FileNotFoundError, OSError, ValueError) as err:
+        LOGGER.error("%s", err)
+        return 2
+    display = args.display and display_available()
+    if args.display and not display:
+        LOGGER.warning("--display ignored: no screen (or OpenCV without GUI support) here")
+    result = _process_videos(videos, detector, args.output_path, _options_from_args(args, display))
+    if isinstance(result, int):
+        return result
+    done, skipped = result
+    if display:
+        cv2.destroyAllWindows()
+    _print_summary(done, len(videos), skipped, len(others), args.output_path)
     return 0 if done else 1
 
 

@@ -283,6 +283,86 @@ def _build_and_restore(strategy, tc, dtype, role):
     return model, optimizer, manager
 
 
+def _make_distributed_step(strategy, model, optimizer, config, dtype, element_spec):
+    """The compiled training step: one update of every replica, losses reduced over replicas.
+
+    Args:
+        strategy: the tf.distribute strategy.
+        model, optimizer: built under the strategy's scope.
+        config: the src.config.Config (loss weights, OHEM, matching, weight decay, XLA).
+        dtype: the compute dtype of the images (float32, or bfloat16 for mixed precision).
+        element_spec: the distributed iterator's element_spec, the step's input signature.
+
+    Returns:
+        a tf.function: batch -> dict of scalars (floating losses averaged over replicas,
+        counts summed).
+    """
+    replicas = strategy.num_replicas_in_sync
+    loss_weights = (config.loss.localization_loss_weight, config.loss.classification_loss_weight)
+    mining = ohem_params(config)
+
+    def replica_step(batch):
+        batch = dict(batch, images=tf.cast(batch["images"], dtype))
+        return train_step(model, optimizer, batch, loss_weights, mining, config.matching.threshold,
+                          config.loss.weight_decay, 1.0 / replicas)
+
+    replica_step = tf.function(replica_step, jit_compile=config.training.xla)
+
+    # One trace for every batch: the box axes (most faces / ignore regions of an image in
+    # the batch) vary, and the spec of the distributed iterator leaves them None.
+    @tf.function(input_signature=[element_spec])
+    def distributed_step(batch):
+        out = strategy.run(replica_step, args=(batch,))
+        reduced = {}
+        for key, value in out.items():
+            if strategy.experimental_local_results(value)[0].dtype.is_floating:
+                reduced[key] = strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+            else:  # counts: summed over replicas, element-wise
+                reduced[key] = strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+        return reduced
+
+    return distributed_step
+
+
+def _run_eval(config, predict_fn, writer, role, step):
+    """Evaluates on the validation shards, writes the eval summaries, logs and returns the metrics."""
+    dataset = build_dataset(config.input.val_dataset, training=False, batch_size=1, image_size=None)
+    metrics, samples = evaluate(predict_fn, dataset, config.training.num_eval_images)
+    with writer.as_default(step=step):
+        for key in ("AP", "precision", "recall", "threshold", "mean_iou", "FP", "FN"):
+            tf.summary.scalar(f"eval/{key}", float(metrics[key]))
+        if samples:
+            tf.summary.image("eval/detections", draw_samples(samples), max_outputs=NUM_SUMMARY_IMAGES)
+    role.info("step %d eval: AP@0.5 %.4f, precision %.3f, recall %.3f at threshold %.3f, "
+              "mean IoU %.3f, FP %d, FN %d (%d images)", step, metrics["AP"], metrics["precision"],
+              metrics["recall"], metrics["threshold"], metrics["mean_iou"], metrics["FP"],
+              metrics["FN"], metrics["num_images"])
+    return metrics
+
+
+class _Progress:
+    """Logs the losses, rate and ETA of a run and writes the train summaries."""
+
+    def __init__(self, role, writer, model_dir, start_step, num_steps):
+        self.role, self.writer, self.model_dir = role, writer, model_dir
+        self.start_step, self.num_steps, self.start_time = start_step, num_steps, time.time()
+
+    def log(self, step, out, learning_rate):
+        """Logs step `step`'s outputs; returns the total loss. Raises FloatingPointError on NaN/inf."""
+        total = float(out["total_loss"])
+        if not np.isfinite(total):
+            raise FloatingPointError(f"loss is {total} at step {step}; last checkpoint: "
+                                     f"{tf.train.latest_checkpoint(self.model_dir)}")
+        rate = (step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+        eta = (self.num_steps - step) / max(rate, 1e-9)
+        self.role.info("step %d/%d: loss %.4f (loc %.4f, cls %.4f, reg %.4f), lr %g, %.2f steps/s, ETA %s",
+                       step, self.num_steps, total, float(out["localization_loss"]),
+                       float(out["classification_loss"]), float(out["regularization_loss"]), learning_rate,
+                       rate, time.strftime("%H:%M:%S", time.gmtime(eta)))
+        _write_train_summaries(self.writer, step, out, learning_rate, rate)
+        return total
+
+
 def train(config, num_steps=None):
     """Trains (or resumes training) as the recipe says.
 
@@ -299,88 +379,38 @@ def train(config, num_steps=None):
     num_steps = tc.num_steps if num_steps is None else num_steps
     strategy = make_strategy(tc.strategy)
     role = _Role(strategy, tc.model_dir)
-    replicas = strategy.num_replicas_in_sync
     global_batch = config.input.batch_size
-    if global_batch % replicas:
-        raise ValueError(f"input.batch_size {global_batch} is not divisible by {replicas} replicas")
+    if global_batch % strategy.num_replicas_in_sync:
+        raise ValueError(f"input.batch_size {global_batch} is not divisible by "
+                         f"{strategy.num_replicas_in_sync} replicas")
     _log_setup(role, strategy, global_batch)
     if tc.seed is not None:
         tf.keras.utils.set_random_seed(tc.seed)
     dtype = compute_dtype(tc.mixed_precision)
-
     model, optimizer, manager = _build_and_restore(strategy, tc, dtype, role)
-
     iterator = iter(strategy.experimental_distribute_dataset(_training_dataset(config, role)))
-    loss_weights = (config.loss.localization_loss_weight, config.loss.classification_loss_weight)
-    mining = ohem_params(config)
-
-    def replica_step(batch):
-        batch = dict(batch, images=tf.cast(batch["images"], dtype))
-        return train_step(model, optimizer, batch, loss_weights, mining, config.matching.threshold,
-                          config.loss.weight_decay, 1.0 / replicas)
-
-    replica_step = tf.function(replica_step, jit_compile=tc.xla)
-
-    # One trace for every batch: the box axes (most faces / ignore regions of an image in
-    # the batch) vary, and the spec of the distributed iterator leaves them None.
-    @tf.function(input_signature=[iterator.element_spec])
-    def distributed_step(batch):
-        out = strategy.run(replica_step, args=(batch,))
-        reduced = {}
-        for key, value in out.items():
-            if strategy.experimental_local_results(value)[0].dtype.is_floating:
-                reduced[key] = strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-            else:  # counts: summed over replicas, element-wise
-                reduced[key] = strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-        return reduced
-
-    train_writer, eval_writer = role.summary_writer("train"), role.summary_writer("eval")
+    distributed_step = _make_distributed_step(strategy, model, optimizer, config, dtype, iterator.element_spec)
     # Multi-worker: the chief evaluates a plain copy of the model, taken by all workers
     # together (`_copy_variables`), so that evaluating needs no other worker.
     eval_model = FaceBoxes(seed=0) if role.multi_worker else model  # (seed: no random state used)
     predict_fn = make_predict_fn(eval_model, config.postprocessing)
-    logged, last_eval = [], None
+    eval_writer = role.summary_writer("eval")
     step = int(optimizer.iterations.numpy())
-    start_step, start_time = step, time.time()
-
-    def run_eval(step):
-        dataset = build_dataset(config.input.val_dataset, training=False, batch_size=1, image_size=None)
-        metrics, samples = evaluate(predict_fn, dataset, tc.num_eval_images)
-        with eval_writer.as_default(step=step):
-            for key in ("AP", "precision", "recall", "threshold", "mean_iou", "FP", "FN"):
-                tf.summary.scalar(f"eval/{key}", float(metrics[key]))
-            if samples:
-                tf.summary.image("eval/detections", draw_samples(samples), max_outputs=NUM_SUMMARY_IMAGES)
-        role.info("step %d eval: AP@0.5 %.4f, precision %.3f, recall %.3f at threshold %.3f, "
-                  "mean IoU %.3f, FP %d, FN %d (%d images)", step, metrics["AP"], metrics["precision"],
-                  metrics["recall"], metrics["threshold"], metrics["mean_iou"], metrics["FP"],
-                  metrics["FN"], metrics["num_images"])
-        return metrics
-
+    progress = _Progress(role, role.summary_writer("train"), tc.model_dir, step, num_steps)
+    logged, last_eval = [], None
     try:
         while step < num_steps:
             out = distributed_step(next(iterator))
             step = int(optimizer.iterations.numpy())
             if step % tc.log_every == 0 or step == num_steps:
-                total = float(out["total_loss"])
-                if not np.isfinite(total):
-                    raise FloatingPointError(f"loss is {total} at step {step}; last checkpoint: {tf.train.latest_checkpoint(tc.model_dir)}")
-                logged.append((step, total))
-                lr = float(optimizer.learning_rate)
-                rate = (step - start_step) / max(time.time() - start_time, 1e-9)
-                eta = (num_steps - step) / max(rate, 1e-9)
-                role.info("step %d/%d: loss %.4f (loc %.4f, cls %.4f, reg %.4f), lr %g, %.2f steps/s, ETA %s",
-                          step, num_steps, total, float(out["localization_loss"]),
-                          float(out["classification_loss"]), float(out["regularization_loss"]), lr, rate,
-                          time.strftime("%H:%M:%S", time.gmtime(eta)))
-                _write_train_summaries(train_writer, step, out, lr, rate)
+                logged.append((step, progress.log(step, out, float(optimizer.learning_rate))))
             if step % tc.checkpoint_every == 0 or step == num_steps:
                 role.save(manager, step)
             if tc.eval_every and (step % tc.eval_every == 0 or step == num_steps):
                 if role.multi_worker:
                     _copy_variables(model, eval_model)
                 if role.is_chief:
-                    last_eval = run_eval(step)
+                    last_eval = _run_eval(config, predict_fn, eval_writer, role, step)
     except KeyboardInterrupt:
         # Ctrl-C: keep what was trained. The step counter only moves inside a finished
         # update, so the saved state is a consistent one.
