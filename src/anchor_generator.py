@@ -54,6 +54,45 @@ def cell_template(specs):
     return np.asarray(rows, dtype=np.float32)
 
 
+def _axis_bounds(size, stride, offsets, lengths, inverse):
+    """Clipped anchor extents along one axis: (low, high), each float32 [size // stride, K].
+
+    An anchor's y extent depends only on its grid row and its place in the cell (x: the
+    column), so each axis is computed on a small [grid, K] tensor and broadcast later.
+
+    Args:
+        size: int or int32 scalar tensor, the padded image side (a multiple of 128).
+        stride: int, the feature map's stride.
+        offsets, lengths: float32 numpy [K], the cell template's centre offsets and lengths
+            along this axis, in pixels.
+        inverse: float32 scalar tensor, 1 / size.
+    """
+    cells = (tf.cast(tf.range(size // stride), tf.float32) + 0.5) * stride  # [grid] cell centres
+    low = tf.clip_by_value((cells[:, None] + (offsets - 0.5 * lengths)) * inverse, 0.0, 1.0)
+    high = tf.clip_by_value((cells[:, None] + (offsets + 0.5 * lengths)) * inverse, 0.0, 1.0)
+    return low, high
+
+
+def _per_level_bounds(image_height, image_width):
+    """For each feature map: ((y low, y high) [grid_h, K], (x low, x high) [grid_w, K]), clipped."""
+    inverse = 1.0 / tf.cast(tf.stack([image_height, image_width]), tf.float32)
+    levels = []
+    for specs, stride in zip(ANCHOR_SPECS, STRIDES):
+        template = cell_template(specs)  # [K, 4] dy, dx, height, width
+        levels.append((_axis_bounds(image_height, stride, template[:, 0], template[:, 2], inverse[0]),
+                       _axis_bounds(image_width, stride, template[:, 1], template[:, 3], inverse[1])))
+    return levels
+
+
+def _broadcast_grid(y_values, x_values):
+    """[grid_h, K, 4] y-part + [grid_w, K, 4] x-part -> [grid_h * grid_w * K, 4], row-major."""
+    return tf.reshape(y_values[:, None] + x_values[None, :], [-1, 4])
+
+
+_Y_COLUMNS = np.array([1.0, 0.0, 1.0, 0.0], np.float32)  # ymin, xmin, ymax, xmax (or cy, cx, cy, cx)
+_X_COLUMNS = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
+
+
 def generate_anchors(image_height, image_width):
     """Anchors for an input of the given padded size.
 
@@ -67,33 +106,22 @@ def generate_anchors(image_height, image_width):
         num_anchors_per_level: a list of three int32 scalar tensors (or ints when the size is
             static), the anchor count of each feature map.
     """
-    scale = 1.0 / tf.cast(tf.stack([image_height, image_width, image_height, image_width]), tf.float32)
     all_anchors, counts = [], []
-    for specs, stride in zip(ANCHOR_SPECS, STRIDES):
-        grid_h = image_height // stride
-        grid_w = image_width // stride
-        template = cell_template(specs)  # [K, 4] dy, dx, height, width
-        # Each anchor's corners relative to its cell centre, [K, 4] ymin, xmin, ymax, xmax.
-        corners = tf.constant(np.concatenate(
-            [template[:, :2] - 0.5 * template[:, 2:], template[:, :2] + 0.5 * template[:, 2:]], axis=1))
-        cy = (tf.cast(tf.range(grid_h), tf.float32) + 0.5) * stride  # [h]
-        cx = (tf.cast(tf.range(grid_w), tf.float32) + 0.5) * stride  # [w]
-        cy, cx = tf.meshgrid(cy, cx, indexing="ij")  # [h, w]
-        centres = tf.stack([cy, cx, cy, cx], axis=-1)[:, :, None, :]  # [h, w, 1, 4]
-        anchors = (centres + corners) * scale  # [h, w, K, 4]
-        all_anchors.append(tf.reshape(anchors, [-1, 4]))
-        counts.append(grid_h * grid_w * template.shape[0])
-    anchors = tf.clip_by_value(tf.concat(all_anchors, axis=0), 0.0, 1.0)
-    return anchors, counts
+    for ((y_low, y_high), (x_low, x_high)), specs, stride in zip(
+            _per_level_bounds(image_height, image_width), ANCHOR_SPECS, STRIDES):
+        # [grid, K, 4] with the axis' (low, high) in the columns of (min, max).
+        y_part = tf.stack([y_low, tf.zeros_like(y_low), y_high, tf.zeros_like(y_high)], axis=-1)
+        x_part = tf.stack([tf.zeros_like(x_low), x_low, tf.zeros_like(x_high), x_high], axis=-1)
+        all_anchors.append(_broadcast_grid(y_part, x_part))
+        counts.append((image_height // stride) * (image_width // stride) * anchors_per_cell(specs))
+    return tf.concat(all_anchors, axis=0), counts
 
 
 def anchor_centres_and_sizes(image_height, image_width, window_scale):
     """The anchors of `generate_anchors` as 4-wide centres and sizes, in the unpadded frame.
 
-    For `box_utils.decode_with_centres_and_sizes`. Each axis of an anchor depends only on its
-    grid row (y) or column (x) and its place in the cell, so both axes are computed on small
-    [grid, K] tensors and broadcast once; the anchors are clipped to the padded image as in
-    `generate_anchors`.
+    For `box_utils.decode_with_centres_and_sizes`: the same clipped extents (one code path,
+    `_axis_bounds`), turned into centres and lengths per axis before broadcasting.
 
     Args:
         image_height, image_width: ints or int32 scalar tensors, multiples of 128.
@@ -105,28 +133,16 @@ def anchor_centres_and_sizes(image_height, image_width, window_scale):
         sizes: a float32 tensor with shape [num_anchors, 4], (h, w, h, w).
         Both normalized by the unpadded size, anchors in `generate_anchors` order.
     """
-    y_columns = tf.constant([1.0, 0.0, 1.0, 0.0])
-    x_columns = tf.constant([0.0, 1.0, 0.0, 1.0])
-    inverse = 1.0 / tf.cast(tf.stack([image_height, image_width]), tf.float32)
     all_centres, all_sizes = [], []
-    for specs, stride in zip(ANCHOR_SPECS, STRIDES):
-        template = cell_template(specs)  # [K, 4] dy, dx, height, width
-
-        def axis(size, offsets, lengths, index):
-            """Clipped anchor centres and lengths along one axis, each [grid, K]."""
-            cells = (tf.cast(tf.range(size // stride), tf.float32) + 0.5) * stride  # [grid]
-            low = tf.clip_by_value((cells[:, None] + (offsets - 0.5 * lengths)) * inverse[index], 0.0, 1.0)
-            high = tf.clip_by_value((cells[:, None] + (offsets + 0.5 * lengths)) * inverse[index], 0.0, 1.0)
-            length = high - low
-            return (low + 0.5 * length) / window_scale[index], length / window_scale[index]
-
-        cy, h = axis(image_height, template[:, 0], template[:, 2], 0)
-        cx, w = axis(image_width, template[:, 1], template[:, 3], 1)
-        # [grid_h, 1, K, 1] * y columns + [1, grid_w, K, 1] * x columns -> [grid_h, grid_w, K, 4]
-        centres = cy[:, None, :, None] * y_columns + cx[None, :, :, None] * x_columns
-        sizes = h[:, None, :, None] * y_columns + w[None, :, :, None] * x_columns
-        all_centres.append(tf.reshape(centres, [-1, 4]))
-        all_sizes.append(tf.reshape(sizes, [-1, 4]))
+    for (y_bounds, x_bounds) in _per_level_bounds(image_height, image_width):
+        parts = []
+        for (low, high), scale, columns in ((y_bounds, window_scale[0], _Y_COLUMNS),
+                                            (x_bounds, window_scale[1], _X_COLUMNS)):
+            length = high - low  # the same formulas as box_utils' centre/size conversion
+            parts.append(((low + 0.5 * length) / scale, length / scale, columns))
+        (cy, h, yc), (cx, w, xc) = parts
+        all_centres.append(_broadcast_grid(cy[..., None] * yc, cx[..., None] * xc))
+        all_sizes.append(_broadcast_grid(h[..., None] * yc, w[..., None] * xc))
     return tf.concat(all_centres, axis=0), tf.concat(all_sizes, axis=0)
 
 
