@@ -243,6 +243,17 @@ def write_detections(path, items):
     write_text_atomic(path, _format_blocks(items, DETECTION_FIELDS, '', 'detection'))
 
 
+def write_ellipse_detections(path, items):
+    """Writes ellipse detections (the official evaluator's ``-f 1`` format), atomically.
+
+    Args:
+        path: str, output file.
+        items: iterable of (image path without extension, float array [N, 6] major_r, minor_r,
+            angle_rad, cx, cy, score in pixels); N may be 0.
+    """
+    write_text_atomic(path, _format_blocks(items, ELLIPSE_DETECTION_FIELDS, '', 'ellipse detection'))
+
+
 def write_ellipse_list(path, items):
     """Writes an FDDB ellipse annotation file, atomically.
 
