@@ -7,8 +7,9 @@ Interface of the graph (src/export.py writes it, the upstream's graphs have it t
 
 `FrozenGraphDetector(path)(image, score_threshold)` answers like `face_detector.FaceDetector`:
 pixel [ymin, xmin, ymax, xmax] boxes and scores strictly above the threshold, for uint8 RGB
-images as they are (no resizing, no GPU options, no bfloat16 rewrite: the graph runs as frozen,
-like FaceDetector's default precision='float32'). It is what src itself uses (evaluate_model,
+images as they are (no resizing, no GPU options). `precision` is FaceDetector's: 'float32' (the
+default) runs the graph as frozen, 'bfloat16' rewrites it (src/bfloat16_graph.py), 'auto' picks
+bfloat16 where the CPU has native bfloat16. It is what src itself uses (evaluate_model,
 visualize).
 
 Why not import face_detector.py: that file is the one users copy next to a `.pb` into their
@@ -21,6 +22,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from src.bfloat16_graph import resolve_precision, rewrite_to_bfloat16
 from src.export import NODE_NAMES, OUTPUT_KEYS
 
 _IMPORT_SCOPE = "import"
@@ -50,20 +52,26 @@ def read_graph_def(path):
     return graph_def
 
 
-def _prune(graph_def, path):
-    """One concrete function uint8 [b, H, W, 3] -> (boxes, scores, num_boxes), any b, H, W."""
+_WANTED = [NODE_NAMES["input"]] + [NODE_NAMES[key] for key in OUTPUT_KEYS]
+
+
+def _check_nodes(graph_def, path):
+    """Raises ValueError naming `path` when the graph lacks an input or output node."""
     names = {node.name for node in graph_def.node}
-    wanted = [NODE_NAMES["input"]] + [NODE_NAMES[key] for key in OUTPUT_KEYS]
-    missing = [name for name in wanted if name not in names]
+    missing = [name for name in _WANTED if name not in names]
     if missing:
         raise ValueError(f"{path}: the graph lacks the node(s) {', '.join(missing)}")
+
+
+def _prune(graph_def):
+    """One concrete function uint8 [b, H, W, 3] -> (boxes, scores, num_boxes), any b, H, W."""
     wrapped = tf.compat.v1.wrap_function(
         lambda: tf.compat.v1.import_graph_def(graph_def, name=_IMPORT_SCOPE), [])
 
     def tensor(name):
         return wrapped.graph.get_tensor_by_name(f"{_IMPORT_SCOPE}/{name}:0")
 
-    pruned = wrapped.prune(feeds=tensor(wanted[0]), fetches=[tensor(name) for name in wanted[1:]])
+    pruned = wrapped.prune(feeds=tensor(_WANTED[0]), fetches=[tensor(name) for name in _WANTED[1:]])
     # A tf.function with an explicit signature binds its argument directly (calling the
     # pruned function itself first fails to bind and falls back, ~0.6 ms per call).
     return tf.function(lambda images: pruned(images),
@@ -74,18 +82,23 @@ def _prune(graph_def, path):
 class FrozenGraphDetector:
     """Runs a frozen FaceBoxes graph; see the module docstring."""
 
-    def __init__(self, path):
+    def __init__(self, path, precision="float32"):
         """Loads the graph.
 
         Args:
             path: str, a frozen GraphDef (.pb) with the nodes of `src.export.NODE_NAMES`.
+            precision: 'float32' (the graph as frozen), 'bfloat16' or 'auto' (see the module
+                docstring); the resolved choice is the `precision` attribute.
 
         Raises:
             FileNotFoundError, IsADirectoryError, ValueError: see `read_graph_def`; also
-                ValueError when the graph lacks one of the nodes.
+                ValueError when the graph lacks one of the nodes or `precision` is unknown.
         """
         self.model_path = path
-        self._function = _prune(read_graph_def(path), path)
+        self.precision = resolve_precision(precision)
+        graph_def = read_graph_def(path)
+        _check_nodes(graph_def, path)
+        self._function = _prune(rewrite_to_bfloat16(graph_def) if self.precision == "bfloat16" else graph_def)
 
     def run(self, images):
         """The graph's raw outputs for a batch.

@@ -233,3 +233,24 @@ def test_detections_command_with_an_untrained_frozen_graph(tmp_path):
     assert visualize.main(["detections", "--model", model_path, "--images", str(tmp_path / "missing.jpg"),
                            "--output", str(tmp_path / "none.png")]) == 2
     assert not (tmp_path / "none.png").exists()
+
+
+def test_detections_command_passes_the_precision(tmp_path, monkeypatch):
+    import src.frozen_graph
+
+    made = []
+
+    class Recorder(src.frozen_graph.FrozenGraphDetector):
+        def __init__(self, path, precision="float32"):
+            made.append(precision)
+            super().__init__(path, precision)
+
+    monkeypatch.setattr(src.frozen_graph, "FrozenGraphDetector", Recorder)
+    image = tmp_path / "img.jpg"
+    image.write_bytes(encode_jpeg(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)))
+    model = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model", "facebox.pb")
+    for precision in ("bfloat16", None):
+        extra = ["--precision", precision] if precision else []
+        assert visualize.main(["detections", "--model", model, "--images", str(image),
+                               "--output", str(tmp_path / "d.png"), *extra]) == 0
+    assert made == ["bfloat16", "float32"]

@@ -51,7 +51,7 @@ def _run_detections(args):
         named, failures = read_images(args.images)
         if not named:
             raise ValueError(f"none of the {len(args.images)} image(s) could be read")
-    detector = FrozenGraphDetector(args.model)
+    detector = FrozenGraphDetector(args.model, precision=args.precision)
     tiles = detection_tiles(detector, named, args.score_threshold, args.tile_width)
     picture = tile_grid(tiles, min(args.cols, len(tiles)))
     write_png(args.output, picture, args.colours)
@@ -113,6 +113,9 @@ def build_parser():
     detections.add_argument("--frames", type=int, nargs="+", default=[0],
                             help="with --video: frame numbers (from 0) to draw")
     detections.add_argument("--score_threshold", type=float, default=0.5, help="draw detections scoring above this")
+    detections.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="float32",
+                            help="float32 runs the graph as frozen; bfloat16 rewrites it for CPUs with bfloat16 "
+                                 "units (AMX / AVX512_BF16); auto picks bfloat16 only on such CPUs")
     detections.add_argument("--tile_width", type=int, default=480, help="tile width; the height fits the tallest image")
     detections.add_argument("--cols", type=int, default=2, help="grid columns")
     detections.set_defaults(run=_run_detections)

@@ -1,0 +1,119 @@
+"""bfloat16 for frozen inference graphs on CPUs that have it: the capability check and the rewrite.
+
+`rewrite_to_bfloat16(graph_def)` applies TensorFlow's oneDNN automatic mixed precision pass
+(Grappler's auto_mixed_precision_onednn_bfloat16, and only it) to a copy of a frozen graph, so
+the convolutions run in bfloat16, then merges the image's two casts into one (see
+`merge_uint8_casts`). It is local to that graph: no process-wide option is set. bfloat16 is
+fast on CPUs with bfloat16 units (Intel AMX-BF16 or AVX512_BF16) and slow on others;
+`resolve_precision('auto')` picks it only where the CPU has them and no GPU runs the graph.
+
+face_detector.py (the file users copy, numpy and TensorFlow only) holds the same code on
+purpose, as it holds the loader of src/frozen_graph.py; tests/test_bfloat16_graph.py checks
+that both give the same rewritten graph. Keep them in step.
+"""
+import logging
+
+import tensorflow as tf
+
+from src.export import NODE_NAMES, OUTPUT_KEYS
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "bfloat16", "auto")
+# /proc/cpuinfo flags of CPUs with native bfloat16 arithmetic (Intel AMX, AVX-512 BF16).
+BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# Ops that read only their input's shape (any dtype).
+_SHAPE_QUERY_OPS = ("Shape", "Size", "Rank")
+
+
+def cpu_has_native_bfloat16(cpuinfo_path="/proc/cpuinfo"):
+    """True if the CPU reports AMX-BF16 or AVX512_BF16 in `cpuinfo_path` (Linux); else False."""
+    try:
+        with open(cpuinfo_path, "r", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[-1].split())
+                    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision, has_native_bfloat16=None):
+    """'float32' or 'bfloat16' for a requested precision ('auto' decided here, and logged).
+
+    Args:
+        precision: one of PRECISIONS.
+        has_native_bfloat16: bool or None; None asks `cpu_has_native_bfloat16()`.
+
+    Raises:
+        ValueError: `precision` is not one of PRECISIONS.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU"):
+        choice, reason = "float32", "a GPU runs the graph"
+    else:
+        native = cpu_has_native_bfloat16() if has_native_bfloat16 is None else has_native_bfloat16
+        choice = "bfloat16" if native else "float32"
+        reason = ("the CPU has native bfloat16 (AMX / AVX512_BF16)" if native
+                  else "the CPU has no native bfloat16 (no AMX / AVX512_BF16 flag)")
+    logger.info("precision auto -> %s: %s", choice, reason)
+    return choice
+
+
+def rewrite_to_bfloat16(graph_def):
+    """A frozen graph (tf.compat.v1.GraphDef, outputs NODE_NAMES) with the oneDNN bfloat16 pass applied."""
+    from tensorflow.core.protobuf import rewriter_config_pb2  # noqa: PLC0415
+    from tensorflow.python.grappler import tf_optimizer  # noqa: PLC0415
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(), graph=graph)
+    fetch = meta_graph.collection_def["train_op"].node_list.value
+    for key in OUTPUT_KEYS:
+        fetch.append(NODE_NAMES[key])
+    config = tf.compat.v1.ConfigProto()
+    rewriter = config.graph_options.rewrite_options
+    rewriter.min_graph_nodes = -1
+    rewriter.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+    rewriter.optimizers.extend(["auto_mixed_precision_onednn_bfloat16"])
+    return merge_uint8_casts(tf_optimizer.OptimizeGraph(config, meta_graph))
+
+
+def merge_uint8_casts(graph_def):
+    """Turns Cast(uint8 -> float32) -> Cast(float32 -> bfloat16) chains into one Cast(uint8 -> bfloat16).
+
+    The mixed precision pass keeps a float32 graph's own casts and adds its casts after them,
+    so the image goes through two full-size casts. Every uint8 value (0..255) is exact in
+    bfloat16, so the direct cast gives the same values. Only a Cast whose consumers are all
+    such casts or shape queries (Shape, Size, Rank: their input type follows) is changed; the
+    casts become Identity ops (removed at run time). Changes `graph_def` in place and returns it.
+    """
+    consumers = {}
+    for node in graph_def.node:
+        for name in node.input:
+            consumers.setdefault(name.lstrip("^").split(":")[0], []).append(node)
+    uint8, float32, bfloat16 = (tf.uint8.as_datatype_enum, tf.float32.as_datatype_enum,
+                                tf.bfloat16.as_datatype_enum)
+    for node in graph_def.node:
+        if node.op != "Cast" or node.attr["SrcT"].type != uint8 or node.attr["DstT"].type != float32:
+            continue
+        users = consumers.get(node.name, [])
+        casts = [user for user in users if user.op == "Cast" and user.attr["SrcT"].type == float32
+                 and user.attr["DstT"].type == bfloat16 and len(user.input) == 1]
+        queries = [user for user in users if user.op in _SHAPE_QUERY_OPS]
+        if not casts or len(casts) + len(queries) != len(users):
+            continue
+        node.attr["DstT"].type = bfloat16
+        for user in queries:
+            user.attr["T"].type = bfloat16
+        for user in casts:
+            user.op = "Identity"
+            for key in ("SrcT", "DstT", "Truncate"):
+                if key in user.attr:
+                    del user.attr[key]
+            user.attr["T"].type = bfloat16
+    return graph_def
