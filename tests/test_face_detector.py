@@ -209,7 +209,7 @@ def test_face_detector_imports_only_numpy_and_tensorflow():
             modules.update(alias.name.split('.')[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             modules.add((node.module or '.').split('.')[0])
-    assert modules <= {'numpy', 'tensorflow', 'logging', 'os', 'threading'}
+    assert modules <= {'numpy', 'tensorflow', 'collections', 'logging', 'os', 'threading'}
 
 
 def test_non_contiguous_views_are_accepted(detector):
@@ -497,3 +497,35 @@ def _place(image, offset):
     out = _aligned_array(image.shape, offset)
     out[...] = image
     return out
+
+
+def test_a_repeated_size_gets_a_specialised_bfloat16_graph_with_the_same_detections(monkeypatch):
+    import skimage.data
+
+    import face_detector
+    monkeypatch.setattr(face_detector, '_SPECIALISE_AFTER', 2)
+    monkeypatch.setattr(face_detector, '_MAX_SPECIALISED_SIZES', 3)
+    image = skimage.data.astronaut()
+    odd = np.ascontiguousarray(image[:301, :397])
+    cases = [(image, {}), (odd, {}), (odd, {'min_dimension': 450}), (image, {'max_dimension': 300})]
+    detector = FaceDetector(SHIPPED_MODEL, precision='bfloat16')
+    for count, (picture, options) in enumerate(cases):
+        dynamic = detector(picture, score_threshold=0.0, **options)  # first of its size: the generic graph
+        assert len(detector._specialised) == min(count, 3)
+        specialised = detector(picture, score_threshold=0.0, **options)  # second in a row: specialised
+        assert len(detector._specialised) == min(count + 1, 3)
+        assert len(dynamic[1]) > 0
+        # Folding the anchors into constants rounds them differently (in the last bit).
+        np.testing.assert_allclose(specialised[0], dynamic[0], rtol=0, atol=1e-3)
+        np.testing.assert_array_equal(specialised[1], dynamic[1])
+    # The least recently used size was dropped; alternating sizes never specialise.
+    assert ((1,) + image.shape, None) not in detector._specialised
+    fresh = FaceDetector(SHIPPED_MODEL, precision='bfloat16')
+    for picture in (image, odd, image, odd):
+        fresh(picture)
+    assert not fresh._specialised
+    # float32 stays bit-exact: it never specialises.
+    exact = FaceDetector(SHIPPED_MODEL, precision='float32')
+    for _ in range(3):
+        exact(image)
+    assert not exact._specialised
