@@ -8,7 +8,13 @@ Prints (0) MOTA / IDF1 / ID switches of 'sort' and 'byte' on the synthetic scena
 both modes ('sort', 'byte'), plus predict_only; (2) start.py's processing FPS on a 640x480
 synthetic video with --detect_every 1 and 3, once with a replaying test-double detector
 (pipeline overhead: decode, tracking, crops, MOT file) and once with the real FaceDetector
-if --model exists (skipped with a message otherwise). Boxes are pixel [x1, y1, x2, y2].
+if --model exists (skipped with a message otherwise); (3) with --compare_upstream, start.py's
+time per frame at 640x480 and 1024x768 with FaceDetector (auto and float32) against the same
+pipeline running the upstream's inference graph (bench_model.upstream_reference_graph, the
+weights of --weights) through Session.run as the upstream's FaceDetector did, rounds
+interleaved, medians. Boxes are pixel [x1, y1, x2, y2].
+
+    python bench/bench_tracking.py --model model/facebox.pb --compare_upstream
 """
 import argparse
 import json
@@ -24,6 +30,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import start  # noqa: E402
+from src import nms  # noqa: E402
 from src.tracking.tracker import FaceTracker  # noqa: E402
 from src.tracking.synthetic import (GroundTruthDetector, ground_truth, make_scenario,  # noqa: E402
                                     mot_metrics, run_tracker, simulate_detections, write_video)
@@ -65,6 +72,63 @@ def time_tracker(mode, num_faces, num_frames, warmup=20):
     return update_us, predict_us
 
 
+class UpstreamGraphDetector:
+    """The upstream's FaceDetector on its TF1 inference graph: Session.run, boxes scaled to pixels.
+
+    Same call as FaceDetector: (uint8 RGB [H, W, 3], score_threshold) -> (boxes float32 [N, 4]
+    pixels ymin, xmin, ymax, xmax; scores float32 [N]).
+    """
+
+    def __init__(self, weights):
+        import tensorflow as tf
+
+        from bench_model import upstream_reference_graph
+        from src.detector import FaceBoxes
+        from src.upstream_checkpoint import load_upstream_checkpoint
+
+        model = FaceBoxes(seed=0)
+        load_upstream_checkpoint(model, weights)
+        graph = upstream_reference_graph(model, nms.SCORE_THRESHOLD, nms.IOU_THRESHOLD, nms.MAX_BOXES)
+        self.precision = "float32, TF1 Session"
+        self._session = tf.compat.v1.Session(graph=graph)
+        self._fetches = [graph.get_tensor_by_name(f"{name}:0") for name in ("boxes", "scores", "num_boxes")]
+        self._feed = graph.get_tensor_by_name("image_tensor:0")
+
+    def __call__(self, image, score_threshold=0.5):
+        boxes, scores, num_boxes = self._session.run(self._fetches, {self._feed: image[np.newaxis]})
+        boxes, scores = boxes[0, :num_boxes[0]], scores[0, :num_boxes[0]]
+        keep = scores > score_threshold
+        height, width = image.shape[:2]
+        return boxes[keep] * np.array([height, width, height, width], np.float32), scores[keep]
+
+
+def compare_with_upstream(model_path, weights, num_frames, rounds, tmp):
+    """start.py's ms per frame with FaceDetector (auto, float32) and the upstream graph, per size."""
+    detectors = {"FaceDetector auto": start.load_face_detector(model_path, precision="auto"),
+                 "FaceDetector float32": start.load_face_detector(model_path, precision="float32"),
+                 "upstream graph": UpstreamGraphDetector(weights)}
+    print(f"\nstart.py per frame, FaceDetector vs the upstream graph ({num_frames} frames, --detect_every 1, "
+          f"--tracker byte; medians of {rounds} interleaved rounds):")
+    runs = iter(range(1000))
+    for width, height in ((640, 480), (1024, 768)):
+        video_dir = os.path.join(tmp, f"media{width}")
+        os.mkdir(video_dir)
+        write_video(make_scenario("all", width, height, num_frames), os.path.join(video_dir, "synthetic.mp4"))
+        for detector in detectors.values():  # warm-up: graph build, first runs
+            for _ in range(10):
+                detector(np.zeros((height, width, 3), np.uint8))
+        per_frame = {name: [] for name in detectors}
+        for _ in range(rounds):
+            for name, detector in detectors.items():
+                summary = run_start(video_dir, os.path.join(tmp, f"cmp{next(runs)}"), detector, 1, "byte")
+                per_frame[name].append(1e3 / summary["processing_fps"])
+        upstream = float(np.median(per_frame["upstream graph"]))
+        for name, values in per_frame.items():
+            median = float(np.median(values))
+            print(f"  {width}x{height} {name:>20} ({detectors[name].precision}): {median:6.2f} ms/frame "
+                  f"({1e3 / median:5.1f} FPS), x{median / upstream:.2f} of the upstream graph's")
+
+
 def run_start(video_dir, output, detector, detect_every, tracker, extra=()):
     """Runs start.main on video_dir into a new folder `output`; returns the JSON summary."""
     argv = [video_dir, "--output_path", output, "--detect_every", str(detect_every),
@@ -83,6 +147,11 @@ def main(argv=None):
                         help="FaceDetector precision for the real-detector part (default auto, as start.py)")
     parser.add_argument("--frames", type=int, default=500, help="tracker frames timed per setting")
     parser.add_argument("--video_frames", type=int, default=150, help="frames of the synthetic video")
+    parser.add_argument("--compare_upstream", action="store_true",
+                        help="also time start.py with FaceDetector against the upstream graph (part 3)")
+    parser.add_argument("--weights", default=os.path.join(ROOT, "model", "facebox_weights.ckpt"),
+                        help="upstream-format checkpoint of --model's weights, for --compare_upstream")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds for --compare_upstream")
     args = parser.parse_args(argv)
 
     print("Synthetic benchmark (640x480, 80 frames; noisy = mean over seeds 0-2):")
@@ -132,6 +201,8 @@ def main(argv=None):
             summary = run_start(video_dir, os.path.join(tmp, f"run{next(runs)}"), detector, every, "byte")
             print(f"  FaceDetector {args.model} ({detector.precision}), --detect_every {every}, --tracker byte: "
                   f"{summary['processing_fps']:.1f} FPS ({summary['tracks']} tracks)")
+        if args.compare_upstream:
+            compare_with_upstream(args.model, args.weights, args.video_frames, args.rounds, tmp)
     return 0
 
 
