@@ -156,9 +156,7 @@ def main():
     parser.add_argument('--runs', type=int, default=30, help='timed calls per size (>= 20)')
     parser.add_argument('--precision', choices=('float32', 'bfloat16', 'auto'), default='float32',
                         help="FaceDetector's precision (default float32)")
-    parser.add_argument('--warmup', type=int, default=10,
-                        help='untimed calls before timing (FaceDetector specialises its bfloat16 graph to '
-                             'a size on the 8th call in a row)')
+    parser.add_argument('--warmup', type=int, default=10, help='untimed calls before timing')
     parser.add_argument('--haar_runs', type=int, default=None,
                         help='timed Haar calls per size (default: --runs)')
     parser.add_argument('--output', default=None, help='optional JSON file for the results')

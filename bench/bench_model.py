@@ -7,7 +7,9 @@ FLOPs at that size (multiply-add = 2, convolutions incl. heads) and the achieved
     batched NMS op), with the network in float32 and in bfloat16;
   - FaceDetector on that frozen graph (what start.py and notebooks run: numpy in, pixel boxes
     out) with precision='float32' and precision='auto' (bfloat16 where the CPU has native
-    bfloat16, see face_detector.py); the ratio to the reference is printed;
+    bfloat16, see face_detector.py), and 'auto' as on a long stream ("FD auto stream": the
+    graph specialised to the size, which FaceDetector makes after 1000 calls in a row by
+    default; specialise_after=1 here); the ratio to the reference is printed;
   - reference: the upstream's inference graph rebuilt in TF1 style (tf.compat.v1 graph mode,
     unfolded batch norm, CReLU by concat, per-image tf.map_fn NMS with v1 control flow), run in
     a Session. Same weights, so the same boxes.
@@ -68,11 +70,7 @@ def conv_flops(model, height, width):
 
 
 def time_interleaved(fns, runs, warmup=10):
-    """Median and minimum milliseconds of each function, calling them in turn.
-
-    10 warm-up calls each: FaceDetector makes its size-specialised bfloat16 graph on the 8th
-    call in a row (face_detector._SPECIALISE_AFTER).
-    """
+    """Median and minimum milliseconds of each function, calling them in turn."""
     for fn in fns:
         for _ in range(warmup):
             fn()
@@ -207,7 +205,9 @@ def main(argv=None):
         pb_path = os.path.join(temp, "model.pb")
         export.write_graph_def(export.freeze_saved_model(os.path.join(temp, "fp32")), pb_path)
         detectors = [FaceDetector(pb_path, precision=p) for p in ("float32", "auto")]
-    names = ("ours fp32", "ours bf16", "upstream", "FD fp32", f"FD auto={detectors[1].precision}")
+        detectors.append(FaceDetector(pb_path, precision="auto", specialise_after=1))
+    names = ("ours fp32", "ours bf16", "upstream", "FD fp32", f"FD auto={detectors[1].precision}",
+             "FD auto stream")
     runners += [lambda image, d=d: d(image[0], score_threshold=args.score_threshold) for d in detectors]
 
     print(f"threads: {os.cpu_count()} cpus; TF {tf.__version__}")

@@ -57,8 +57,7 @@ from src.evaluation import fddb  # noqa: E402
 _LOG = logging.getLogger('bench_peers')
 
 
-# Untimed calls per detector and size: FaceDetector makes its size-specialised bfloat16 graph
-# on the 8th call in a row (face_detector._SPECIALISE_AFTER).
+# Untimed calls per detector and size (graph building, first-call allocations).
 WARMUP_CALLS = 10
 
 
@@ -194,7 +193,7 @@ def main(argv=None):
         width, height = (int(v) for v in size.lower().split('x'))
         image, _ = make_test_image(height, width)
         for detect in detectors.values():
-            for _ in range(WARMUP_CALLS):  # graph building, first-call allocations
+            for _ in range(WARMUP_CALLS):
                 detect(image)
         seconds = {name: [] for name in detectors}
         for _ in tqdm(range(args.runs), desc=f'latency {size}', leave=False):

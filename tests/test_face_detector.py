@@ -503,12 +503,11 @@ def test_a_repeated_size_gets_a_specialised_bfloat16_graph_with_the_same_detecti
     import skimage.data
 
     import face_detector
-    monkeypatch.setattr(face_detector, '_SPECIALISE_AFTER', 2)
     monkeypatch.setattr(face_detector, '_MAX_SPECIALISED_SIZES', 3)
     image = skimage.data.astronaut()
     odd = np.ascontiguousarray(image[:301, :397])
     cases = [(image, {}), (odd, {}), (odd, {'min_dimension': 450}), (image, {'max_dimension': 300})]
-    detector = FaceDetector(SHIPPED_MODEL, precision='bfloat16')
+    detector = FaceDetector(SHIPPED_MODEL, precision='bfloat16', specialise_after=2)
     for count, (picture, options) in enumerate(cases):
         dynamic = detector(picture, score_threshold=0.0, **options)  # first of its size: the generic graph
         assert len(detector._specialised) == min(count, 3)
@@ -520,12 +519,17 @@ def test_a_repeated_size_gets_a_specialised_bfloat16_graph_with_the_same_detecti
         np.testing.assert_array_equal(specialised[1], dynamic[1])
     # The least recently used size was dropped; alternating sizes never specialise.
     assert ((1,) + image.shape, None) not in detector._specialised
-    fresh = FaceDetector(SHIPPED_MODEL, precision='bfloat16')
+    fresh = FaceDetector(SHIPPED_MODEL, precision='bfloat16', specialise_after=2)
     for picture in (image, odd, image, odd):
         fresh(picture)
     assert not fresh._specialised
-    # float32 stays bit-exact: it never specialises.
-    exact = FaceDetector(SHIPPED_MODEL, precision='float32')
-    for _ in range(3):
-        exact(image)
-    assert not exact._specialised
+    # float32 stays bit-exact: it never specialises; None turns it off; the default waits long.
+    for options in ({'precision': 'float32', 'specialise_after': 1},
+                    {'precision': 'bfloat16', 'specialise_after': None}, {'precision': 'bfloat16'}):
+        other = FaceDetector(SHIPPED_MODEL, **options)
+        for _ in range(3):
+            other(image)
+        assert not other._specialised, options
+    for bad in (0, 2.5, True, '8'):
+        with pytest.raises(ValueError, match='specialise_after must be an int >= 1 or None, got'):
+            FaceDetector(SHIPPED_MODEL, specialise_after=bad)
