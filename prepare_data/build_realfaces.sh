@@ -23,11 +23,17 @@ py prepare_data/label_with_teacher.py --image_dir "$R/helmet_scenes/images" --ou
 py prepare_data/make_mosaics.py --output_dir "$OUT/mosaics" --num_images 5000 --size 640 --seed 0 \
   --tiles "$R/lfw:$L/lfw:1.0" --tiles "$R/portraits:$L/portraits:1.0" --tiles "$R/ffhq_masked/images:$L/ffhq_masked:0.3" \
   --scenes "$R/helmet_scenes/images:$L/helmet_scenes:1.0" --scenes "$R/mask_scenes/images:$L/mask_scenes:0.5"
+# The same with random strings drawn away from the faces (hard negatives: letters and logos), for
+# configs/realfaces_stage4.json only (its shards live under shards/train_text, outside stages 1-3's glob).
+py prepare_data/make_mosaics.py --output_dir "$OUT/mosaics_text" --num_images 3000 --size 640 --seed 1 --text_fraction 1.0 \
+  --tiles "$R/lfw:$L/lfw:1.0" --tiles "$R/portraits:$L/portraits:1.0" --tiles "$R/ffhq_masked/images:$L/ffhq_masked:0.3" \
+  --scenes "$R/helmet_scenes/images:$L/helmet_scenes:1.0" --scenes "$R/mask_scenes/images:$L/mask_scenes:0.5"
 
 # 3. Shards: mosaics, and the scenes as they are. Validation: FDDB folds 01-05.
 # A folder with shards.json is complete and kept; one without it (an interrupted or older run) is rewritten.
 shards() { [ -e "$3/shards.json" ] && { echo "kept: $3"; return; }; py create_tfrecords.py --image_dir "$1" --annotations_dir "$2" --output "$3" --num_shards "$4" --overwrite; }
 shards "$OUT/mosaics/images" "$OUT/mosaics/annotations" "$OUT/shards/train/mosaics" 20
+shards "$OUT/mosaics_text/images" "$OUT/mosaics_text/annotations" "$OUT/shards/train_text/mosaics_text" 12
 shards "$R/mask_scenes/images" "$L/mask_scenes" "$OUT/shards/train/mask_scenes" 4
 shards "$R/helmet_scenes/images" "$L/helmet_scenes" "$OUT/shards/train/helmet_scenes" 8
 shards "$R/ffhq_masked/images" "$L/ffhq_masked" "$OUT/shards/train/ffhq_masked" 2

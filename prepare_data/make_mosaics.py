@@ -7,7 +7,9 @@ Each mosaic is a k x k grid (k drawn from ``--grid_weights``) of tiles cut from 
 photos (``--tiles``; each photo rescaled so that its largest face gets a size drawn
 log-uniformly from ``--face_sizes``) on a canvas that is a random crop of a labelled real
 scene (``--scenes``) or, with probability ``--plain_fraction``, a plain noisy colour.
-``--grayscale`` of the mosaics are turned gray (FDDB has many grayscale photos). Labels
+``--grayscale`` of the mosaics are turned gray (FDDB has many grayscale photos);
+``--text_fraction`` of them get random strings drawn away from every face (hard negatives:
+letters and logos are among the detector's false positives on real photos). Labels
 follow ``src/datasets/mosaic.py``: exact boxes, faces less than 60% visible become ignore
 regions. Source specs are ``IMAGE_DIR:ANNOTATIONS_DIR[:WEIGHT]``; a weight sets how often
 a source is drawn relative to the others of its kind (this is how the mix of sources is
@@ -42,6 +44,8 @@ from src.datasets.image_io import decode_image, encode_jpeg  # noqa: E402
 logger = logging.getLogger("make_mosaics")
 
 JPEG_QUALITY = 92
+# At most this many random strings go on a mosaic picked by --text_fraction.
+MAX_TEXT_STRINGS = 4
 
 
 class Source:
@@ -119,6 +123,10 @@ def make_one(index: int):
     result = mosaic.compose_mosaic(rng, lambda r: _pick(r, s["tiles"]).draw(r), size, grid,
                                    s["face_sizes"], canvas)
     image = result.image
+    # Drawn only when asked, so the random stream (and every mosaic) of older recipes is unchanged.
+    if s["text_fraction"] > 0 and rng.uniform() < s["text_fraction"]:
+        mosaic.draw_text_negatives(rng, image, np.concatenate([result.faces, result.ignore]),
+                                   int(rng.integers(1, MAX_TEXT_STRINGS + 1)))
     if rng.uniform() < s["grayscale"]:
         gray = (image @ np.array([0.299, 0.587, 0.114])).round().clip(0, 255).astype(np.uint8)
         image = np.repeat(gray[:, :, None], 3, axis=2)
@@ -132,7 +140,7 @@ def make_one(index: int):
 
 def make_mosaics(output_dir, tile_specs, scene_specs=(), *, num_images, size=640, seed=0,
                  face_sizes=(12.0, 400.0), grid_weights=(1, 2, 3, 3, 2), plain_fraction=0.3,
-                 grayscale=0.15, num_workers=2, show_progress=True) -> collections.Counter:
+                 grayscale=0.15, num_workers=2, show_progress=True, text_fraction=0.0) -> collections.Counter:
     """Writes mosaics 0 .. num_images - 1 that do not exist yet (see the module docstring).
 
     Returns:
@@ -145,6 +153,8 @@ def make_mosaics(output_dir, tile_specs, scene_specs=(), *, num_images, size=640
         raise ValueError("give at least one --tiles source")
     if num_images < 1 or size < 32:
         raise ValueError("--num_images must be >= 1 and --size >= 32")
+    if not 0.0 <= text_fraction <= 1.0:
+        raise ValueError(f"--text_fraction must be in [0, 1], got {text_fraction}")
     if not 0 < face_sizes[0] <= face_sizes[1]:
         raise ValueError(f"--face_sizes must be 0 < min <= max, got {face_sizes}")
     weights = np.asarray(grid_weights, float)
@@ -153,7 +163,7 @@ def make_mosaics(output_dir, tile_specs, scene_specs=(), *, num_images, size=640
     settings = dict(output_dir=output_dir, tile_specs=list(tile_specs), scene_specs=list(scene_specs),
                     seed=seed, size=size, face_sizes=tuple(face_sizes),
                     grid_weights=weights / weights.sum(), plain_fraction=plain_fraction,
-                    grayscale=grayscale)
+                    grayscale=grayscale, text_fraction=text_fraction)
     _init(settings)  # validates the sources here, with a clear error
     counts = collections.Counter(written=0, already_there=0, faces=0, ignore_regions=0)
     todo = []
@@ -196,6 +206,9 @@ def _main(argv) -> int:
     parser.add_argument("--plain_fraction", type=float, default=0.3,
                         help="fraction of mosaics on a plain canvas (always, without --scenes)")
     parser.add_argument("--grayscale", type=float, default=0.15, help="fraction of mosaics turned gray")
+    parser.add_argument("--text_fraction", type=float, default=0.0,
+                        help="fraction of mosaics with 1-%d random strings drawn away from every face "
+                             "(hard negatives: letters and logos)" % MAX_TEXT_STRINGS)
     parser.add_argument("--seed", type=int, default=0, help="mosaic i depends only on the seed and i")
     parser.add_argument("--num_workers", type=int, default=2, help="worker processes")
     add_debug_flag(parser)
@@ -212,7 +225,8 @@ def _main(argv) -> int:
     counts = make_mosaics(args.output_dir, args.tiles, args.scenes, num_images=args.num_images,
                           size=args.size, seed=args.seed, face_sizes=face_sizes,
                           grid_weights=grid_weights, plain_fraction=args.plain_fraction,
-                          grayscale=args.grayscale, num_workers=args.num_workers)
+                          grayscale=args.grayscale, num_workers=args.num_workers,
+                          text_fraction=args.text_fraction)
     logger.info("done: %s -> %s", ", ".join(f"{k}={v}" for k, v in counts.items()), args.output_dir)
     return 0
 

@@ -104,3 +104,55 @@ def test_cli_is_reproducible_and_resumable(tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         f"error: source '{photos}:{tmp_path / 'nowhere'}': {tmp_path / 'nowhere'}: folder not found"]
     assert not os.path.exists(tmp_path / "c" / "images")
+
+
+def test_text_negatives_never_touch_a_box():
+    rng = np.random.default_rng(3)
+    total = 0
+    for trial in range(20):
+        image = np.full((320, 320, 3), 90, np.uint8)
+        boxes = np.array([[40.5, 30.2, 150.0, 170.9], [200.0, 220.0, 300.0, 310.0], [250.0, 0.0, 320.0, 60.0]])
+        before = image.copy()
+        drawn = mosaic.draw_text_negatives(rng, image, boxes, count=6, margin=4)
+        total += drawn
+        changed = (image != before).any(axis=2)
+        assert changed.any() == (drawn > 0)
+        for x1, y1, x2, y2 in boxes:  # every box and its 4 px margin keep their pixels
+            y0, x0 = max(0, int(y1) - 4), max(0, int(x1) - 4)
+            assert not changed[y0:int(np.ceil(y2)) + 4, x0:int(np.ceil(x2)) + 4].any(), trial
+    assert total > 40  # most strings find a free place
+    # With the whole image kept clear nothing can be drawn.
+    image = np.zeros((100, 100, 3), np.uint8)
+    assert mosaic.draw_text_negatives(rng, image, [[0, 0, 100, 100]], count=5) == 0 and not image.any()
+
+
+def test_text_fraction_in_the_cli_keeps_labels_and_the_default_is_unchanged(tmp_path):
+    photos, labels = tmp_path / "photos", tmp_path / "labels"
+    photos.mkdir()
+    photo = red_face_photo()
+    cv2.imwrite(str(photos / "p0.png"), photo.image[:, :, ::-1])
+    write_annotation(str(labels / "p0.json"), Annotation("p0.png", 200, 160, 3, photo.faces))
+
+    def run(out, *extra):
+        return subprocess.run([sys.executable, "prepare_data/make_mosaics.py", "--output_dir", str(out),
+                               "--num_images", "3", "--size", "256", "--tiles", f"{photos}:{labels}",
+                               "--num_workers", "1", *extra], capture_output=True, text=True, timeout=120)
+
+    assert run(tmp_path / "plain").returncode == 0
+    assert run(tmp_path / "zero", "--text_fraction", "0").returncode == 0
+    assert run(tmp_path / "text", "--text_fraction", "1").returncode == 0
+    for index in range(3):
+        name = f"mosaic_{index:06d}"
+        plain, zero, text = (json.load(open(tmp_path / d / "annotations" / f"{name}.json"))
+                             for d in ("plain", "zero", "text"))
+        assert plain == zero and (tmp_path / "plain" / "images" / f"{name}.jpg").read_bytes() == (
+            tmp_path / "zero" / "images" / f"{name}.jpg").read_bytes()
+        # Text is drawn after composition, away from the faces: they stay the red rectangles
+        # their labels say.
+        image = cv2.imread(str(tmp_path / "text" / "images" / f"{name}.jpg"))[:, :, ::-1]
+        for face in text["object"]:
+            box = face["bndbox"]
+            crop = image[int(box["ymin"]) + 2:int(box["ymax"]) - 2, int(box["xmin"]) + 2:int(box["xmax"]) - 2]
+            assert crop.size and np.median(crop[:, :, 0].astype(int) - crop[:, :, 2]) > 100  # still red
+    bad = run(tmp_path / "bad", "--text_fraction", "1.5")
+    assert bad.returncode == 2 and "--text_fraction must be in [0, 1], got 1.5" in bad.stderr

@@ -231,3 +231,59 @@ def compose_mosaic(rng: np.random.Generator, photos, size: int, grid: int, face_
     ignore.insert(0, canvas.faces[partly])
     ignore.insert(0, canvas.ignore[visible_fraction(canvas.ignore, covered) > 0])
     return LabelledImage(image, np.concatenate(faces), np.concatenate(ignore))
+
+
+# Glyphs for text negatives: letters such as O, S, e and G scored as faces on real photos.
+TEXT_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789&@%"
+TEXT_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+              cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_PLAIN)
+# Glyph heights of text negatives in pixels (log-uniform), the face sizes that matter.
+TEXT_HEIGHT_RANGE = (12.0, 200.0)
+
+
+def draw_text_negatives(rng: np.random.Generator, image: np.ndarray, keep_clear: np.ndarray,
+                        count: int, margin: int = 4, attempts: int = 20) -> int:
+    """Draws up to `count` random strings on `image` in place, away from every box.
+
+    Hard negatives: on real photos the detector's false positives include letters and logos.
+    Each string (1-6 characters, a random Hershey font, colour and thickness) is first drawn on
+    a mask; it is kept only if none of its pixels falls inside a box of `keep_clear` grown by
+    `margin` px, so no face or ignore region is painted over and the labels stay exact.
+
+    Args:
+        rng: a numpy Generator.
+        image: uint8 [H, W, 3], changed in place.
+        keep_clear: float [N, 4] pixel boxes x1, y1, x2, y2 (faces and ignore regions).
+        count: how many strings to try to place.
+        margin: px kept free around each box.
+        attempts: random positions tried per string before giving it up.
+
+    Returns:
+        the number of strings drawn.
+    """
+    height, width = image.shape[:2]
+    forbidden = np.zeros((height, width), bool)
+    for x1, y1, x2, y2 in np.asarray(keep_clear, np.float64).reshape(-1, 4):
+        forbidden[max(0, int(np.floor(y1)) - margin):max(0, int(np.ceil(y2)) + margin),
+                  max(0, int(np.floor(x1)) - margin):max(0, int(np.ceil(x2)) + margin)] = True
+    mask = np.zeros((height, width), np.uint8)
+    drawn = 0
+    for _ in range(count):
+        text = "".join(rng.choice(list(TEXT_CHARACTERS), size=int(rng.integers(1, 7))))
+        font = TEXT_FONTS[int(rng.integers(len(TEXT_FONTS)))]
+        glyph = float(np.exp(rng.uniform(*np.log(TEXT_HEIGHT_RANGE))))
+        scale = glyph / cv2.getTextSize("H", font, 1.0, 1)[0][1]
+        thickness = max(1, int(round(glyph * rng.uniform(0.04, 0.15))))
+        (text_w, text_h), baseline = cv2.getTextSize(text, font, scale, thickness)
+        if text_w >= width or text_h + baseline >= height:
+            continue
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        for _ in range(attempts):
+            origin = (int(rng.integers(0, width - text_w)), int(rng.integers(text_h, height - baseline)))
+            mask[:] = 0
+            cv2.putText(mask, text, origin, font, scale, 255, thickness, cv2.LINE_AA)
+            if not forbidden[mask > 0].any():
+                cv2.putText(image, text, origin, font, scale, colour, thickness, cv2.LINE_AA)
+                drawn += 1
+                break
+    return drawn
