@@ -162,7 +162,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=30, help="timed runs per size (after 10 warm-up runs)")
     parser.add_argument("--score_threshold", type=float, default=0.05, help="NMS score threshold")
     parser.add_argument("--only", action="store_true",
-                        help="time only FaceDetector (float32, auto) and the upstream graph, interleaved "
+                        help="time only FaceDetector (float32, auto, auto stream) and the upstream graph, interleaved "
                              "(fewer TensorFlow sessions in turn: less interference between thread pools)")
     parser.add_argument("--weights", default=SHIPPED_WEIGHTS,
                         help="upstream-format checkpoint to run, or 'random' (default: the shipped "
