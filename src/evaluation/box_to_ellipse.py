@@ -34,7 +34,6 @@ import os
 import sys
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from src.atomic_io import write_text_atomic
 from src.cli import UserError, add_debug_flag, report_errors
@@ -103,8 +102,7 @@ def matched_pairs(images, min_score=DEFAULT_MIN_SCORE, min_overlap=DEFAULT_MIN_O
         if not len(detections) or not len(annotations):
             continue
         overlaps = fddb.overlap_matrix(annotations, detections, image.height, image.width)
-        rows, cols = linear_sum_assignment(-overlaps)
-        for row, col in zip(rows, cols):
+        for row, col in zip(*fddb.assign(overlaps)):
             if overlaps[row, col] >= min_overlap:
                 rectangles.append(detections[col, :4])
                 ellipses.append(annotations[row])

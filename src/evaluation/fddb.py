@@ -251,16 +251,26 @@ def overlap_matrix(ellipses, detections, height, width, detection_ellipses=False
     return _rectangle_overlaps(ellipses, detections, height, width)
 
 
-def _match(overlaps):
-    """Optimal one-to-one matching; returns (discrete TP, continuous TP) for a [E, K] matrix."""
+def assign(overlaps):
+    """The optimal one-to-one matching of a [E, K] overlap matrix (maximum summed overlap).
+
+    Returns:
+        (rows, cols): int arrays [P], the matched (annotation, detection) pairs; pairs with zero
+        overlap are not matches.
+    """
     rows = np.flatnonzero(overlaps.any(axis=1))
     cols = np.flatnonzero(overlaps.any(axis=0))
     if rows.size == 0:
-        return 0, 0.0
-    sub = overlaps[np.ix_(rows, cols)]
-    r, c = linear_sum_assignment(sub, maximize=True)
-    values = sub[r, c]
-    values = values[values > 0.0]
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    r, c = linear_sum_assignment(overlaps[np.ix_(rows, cols)], maximize=True)
+    rows, cols = rows[r], cols[c]
+    positive = overlaps[rows, cols] > 0.0
+    return rows[positive], cols[positive]
+
+
+def _match(overlaps):
+    """Optimal one-to-one matching; returns (discrete TP, continuous TP) for a [E, K] matrix."""
+    values = overlaps[assign(overlaps)]
     return int(np.count_nonzero(values > DISCRETE_OVERLAP_THRESHOLD)), float(values.sum())
 
 
