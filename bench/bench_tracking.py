@@ -9,7 +9,8 @@ both modes ('sort', 'byte'), plus predict_only; (2) start.py's processing FPS on
 synthetic video with --detect_every 1 and 3, once with a replaying test-double detector
 (pipeline overhead: decode, tracking, crops, MOT file) and once with the real FaceDetector
 if --model exists (skipped with a message otherwise); (3) with --compare_upstream, start.py's
-time per frame at 640x480 and 1024x768 with FaceDetector (auto and float32) against the same
+time per frame, and its detector calls' own time in the same runs, at 640x480 and 1024x768 with
+FaceDetector (auto and float32) against the same
 pipeline running the upstream's inference graph (bench_model.upstream_reference_graph, the
 weights of --weights) through Session.run as the upstream's FaceDetector did, rounds
 interleaved, medians. Boxes are pixel [x1, y1, x2, y2].
