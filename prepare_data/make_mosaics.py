@@ -9,7 +9,10 @@ log-uniformly from ``--face_sizes``) on a canvas that is a random crop of a labe
 scene (``--scenes``) or, with probability ``--plain_fraction``, a plain noisy colour.
 ``--grayscale`` of the mosaics are turned gray (FDDB has many grayscale photos);
 ``--text_fraction`` of them get random strings drawn away from every face (hard negatives:
-letters and logos are among the detector's false positives on real photos). Labels
+letters and logos are among the detector's false positives on real photos);
+``--negative_fraction`` of them get 1-4 crops of ``--negatives`` (a folder written by
+``mine_negatives.py``: hands, ears, logos where a detector fired) pasted away from every
+face. Labels
 follow ``src/datasets/mosaic.py``: exact boxes, faces less than 60% visible become ignore
 regions. Source specs are ``IMAGE_DIR:ANNOTATIONS_DIR[:WEIGHT]``; a weight sets how often
 a source is drawn relative to the others of its kind (this is how the mix of sources is
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
+import json
 import logging
 import multiprocessing
 import os
@@ -46,6 +50,38 @@ logger = logging.getLogger("make_mosaics")
 JPEG_QUALITY = 92
 # At most this many random strings go on a mosaic picked by --text_fraction.
 MAX_TEXT_STRINGS = 4
+# At most this many hard-negative crops go on a mosaic picked by --negative_fraction.
+MAX_NEGATIVE_CROPS = 4
+
+
+def load_negatives(folder: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The crops of a ``mine_negatives.py`` folder: (uint8 [h, w, 3] RGB, float64 [4] box x1, y1,
+    x2, y2 in the crop's pixels), in the order of its negatives.json; unreadable crops are
+    skipped with a warning."""
+    manifest_path = os.path.join(folder, "negatives.json")
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{manifest_path}: not found (make it with prepare_data/mine_negatives.py)") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{manifest_path}: line {error.lineno}: not valid JSON ({error.msg})") from None
+    if not isinstance(manifest, list) or not all(isinstance(entry, dict) for entry in manifest):
+        raise ValueError(f"{manifest_path}: expected a list of objects (mine_negatives.py's format)")
+    crops = []
+    for entry in manifest:
+        path = os.path.join(folder, "images", str(entry.get("image")))
+        try:
+            with open(path, "rb") as f:
+                crop = np.asarray(decode_image(f.read(), path).convert("RGB"))
+            box = np.asarray(entry["box"], np.float64).reshape(4)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.warning("negative crop skipped: %s: %s", path, error)
+            continue
+        crops.append((crop, box))
+    if not crops:
+        raise ValueError(f"{folder}: no usable negative crop")
+    return crops
 
 
 class Source:
@@ -109,6 +145,7 @@ def _init(settings):
     _state.update(settings)
     _state["tiles"] = [Source(spec, need_faces=True) for spec in settings["tile_specs"]]
     _state["scenes"] = [Source(spec, need_faces=False) for spec in settings["scene_specs"]]
+    _state["negatives"] = load_negatives(settings["negatives_dir"]) if settings["negatives_dir"] else []
 
 
 def make_one(index: int):
@@ -127,6 +164,9 @@ def make_one(index: int):
     if s["text_fraction"] > 0 and rng.uniform() < s["text_fraction"]:
         mosaic.draw_text_negatives(rng, image, np.concatenate([result.faces, result.ignore]),
                                    int(rng.integers(1, MAX_TEXT_STRINGS + 1)))
+    if s["negative_fraction"] > 0 and rng.uniform() < s["negative_fraction"]:
+        mosaic.paste_negatives(rng, image, np.concatenate([result.faces, result.ignore]),
+                               s["negatives"], int(rng.integers(1, MAX_NEGATIVE_CROPS + 1)))
     if rng.uniform() < s["grayscale"]:
         gray = (image @ np.array([0.299, 0.587, 0.114])).round().clip(0, 255).astype(np.uint8)
         image = np.repeat(gray[:, :, None], 3, axis=2)
@@ -140,7 +180,8 @@ def make_one(index: int):
 
 def make_mosaics(output_dir, tile_specs, scene_specs=(), *, num_images, size=640, seed=0,
                  face_sizes=(12.0, 400.0), grid_weights=(1, 2, 3, 3, 2), plain_fraction=0.3,
-                 grayscale=0.15, num_workers=2, show_progress=True, text_fraction=0.0) -> collections.Counter:
+                 grayscale=0.15, num_workers=2, show_progress=True, text_fraction=0.0,
+                 negatives_dir=None, negative_fraction=0.0) -> collections.Counter:
     """Writes mosaics 0 .. num_images - 1 that do not exist yet (see the module docstring).
 
     Returns:
@@ -155,6 +196,12 @@ def make_mosaics(output_dir, tile_specs, scene_specs=(), *, num_images, size=640
         raise ValueError("--num_images must be >= 1 and --size >= 32")
     if not 0.0 <= text_fraction <= 1.0:
         raise ValueError(f"--text_fraction must be in [0, 1], got {text_fraction}")
+    if not 0.0 <= negative_fraction <= 1.0:
+        raise ValueError(f"--negative_fraction must be in [0, 1], got {negative_fraction}")
+    if negative_fraction > 0 and not negatives_dir:
+        raise ValueError("--negative_fraction needs --negatives (a mine_negatives.py folder)")
+    if negatives_dir:
+        load_negatives(negatives_dir)  # fail early, in this process
     if not 0 < face_sizes[0] <= face_sizes[1]:
         raise ValueError(f"--face_sizes must be 0 < min <= max, got {face_sizes}")
     weights = np.asarray(grid_weights, float)
@@ -163,7 +210,8 @@ def make_mosaics(output_dir, tile_specs, scene_specs=(), *, num_images, size=640
     settings = dict(output_dir=output_dir, tile_specs=list(tile_specs), scene_specs=list(scene_specs),
                     seed=seed, size=size, face_sizes=tuple(face_sizes),
                     grid_weights=weights / weights.sum(), plain_fraction=plain_fraction,
-                    grayscale=grayscale, text_fraction=text_fraction)
+                    grayscale=grayscale, text_fraction=text_fraction,
+                    negatives_dir=negatives_dir, negative_fraction=negative_fraction)
     _init(settings)  # validates the sources here, with a clear error
     counts = collections.Counter(written=0, already_there=0, faces=0, ignore_regions=0)
     todo = []
@@ -209,6 +257,11 @@ def _main(argv) -> int:
     parser.add_argument("--text_fraction", type=float, default=0.0,
                         help="fraction of mosaics with 1-%d random strings drawn away from every face "
                              "(hard negatives: letters and logos)" % MAX_TEXT_STRINGS)
+    parser.add_argument("--negatives", default=None,
+                        help="folder written by prepare_data/mine_negatives.py (images/ + negatives.json)")
+    parser.add_argument("--negative_fraction", type=float, default=0.0,
+                        help="fraction of mosaics with 1-%d crops of --negatives pasted away from every "
+                             "face (hard negatives: hands, ears, logos)" % MAX_NEGATIVE_CROPS)
     parser.add_argument("--seed", type=int, default=0, help="mosaic i depends only on the seed and i")
     parser.add_argument("--num_workers", type=int, default=2, help="worker processes")
     add_debug_flag(parser)
@@ -226,7 +279,8 @@ def _main(argv) -> int:
                           size=args.size, seed=args.seed, face_sizes=face_sizes,
                           grid_weights=grid_weights, plain_fraction=args.plain_fraction,
                           grayscale=args.grayscale, num_workers=args.num_workers,
-                          text_fraction=args.text_fraction)
+                          text_fraction=args.text_fraction, negatives_dir=args.negatives,
+                          negative_fraction=args.negative_fraction)
     logger.info("done: %s -> %s", ", ".join(f"{k}={v}" for k, v in counts.items()), args.output_dir)
     return 0
 

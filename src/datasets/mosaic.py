@@ -287,3 +287,59 @@ def draw_text_negatives(rng: np.random.Generator, image: np.ndarray, keep_clear:
                 drawn += 1
                 break
     return drawn
+
+
+# Sizes (px, sqrt of area) of the detector box inside a pasted negative crop, log-uniform: the
+# face sizes that matter.
+NEGATIVE_SIZE_RANGE = (16.0, 200.0)
+
+
+def paste_negatives(rng: np.random.Generator, image: np.ndarray, keep_clear: np.ndarray,
+                    crops, count: int, margin: int = 4, attempts: int = 20) -> int:
+    """Pastes up to `count` hard-negative crops on `image` in place, away from every box.
+
+    Hard negatives: crops of photos where a detector fired but no face is (hands, ears,
+    logos; ``prepare_data/mine_negatives.py``). Each crop is rescaled so that the detector's
+    box inside it gets a size drawn from NEGATIVE_SIZE_RANGE (never larger than the image
+    allows), mirrored at random, and pasted as a rectangle that stays `margin` px clear of
+    every box of `keep_clear`, so no face or ignore region is covered and the labels stay
+    exact.
+
+    Args:
+        rng: a numpy Generator.
+        image: uint8 [H, W, 3], changed in place.
+        keep_clear: float [N, 4] pixel boxes x1, y1, x2, y2 (faces and ignore regions).
+        crops: a sequence of (uint8 [h, w, 3] crop, float [4] box x1, y1, x2, y2 in its pixels).
+        count: how many crops to try to paste.
+        margin: px kept free around each box.
+        attempts: random positions tried per crop before giving it up.
+
+    Returns:
+        the number of crops pasted.
+    """
+    height, width = image.shape[:2]
+    forbidden = np.zeros((height + 1, width + 1), np.int64)  # summed-area table of the boxes
+    mask = np.zeros((height, width), bool)
+    for x1, y1, x2, y2 in np.asarray(keep_clear, np.float64).reshape(-1, 4):
+        mask[max(0, int(np.floor(y1)) - margin):max(0, int(np.ceil(y2)) + margin),
+             max(0, int(np.floor(x1)) - margin):max(0, int(np.ceil(x2)) + margin)] = True
+    forbidden[1:, 1:] = mask.cumsum(0).cumsum(1)
+    pasted = 0
+    for _ in range(count):
+        crop, box = crops[int(rng.integers(len(crops)))]
+        box_size = float(np.sqrt(max(1.0, (box[2] - box[0]) * (box[3] - box[1]))))
+        target = float(np.exp(rng.uniform(*np.log(NEGATIVE_SIZE_RANGE))))
+        scale = min(target / box_size, 0.9 * width / crop.shape[1], 0.9 * height / crop.shape[0])
+        crop_w, crop_h = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+        pixels = resize(crop, crop_w, crop_h)
+        if rng.uniform() < 0.5:
+            pixels = pixels[:, ::-1]
+        for _ in range(attempts):
+            x, y = int(rng.integers(0, width - crop_w + 1)), int(rng.integers(0, height - crop_h + 1))
+            inside = (forbidden[y + crop_h, x + crop_w] - forbidden[y, x + crop_w]
+                      - forbidden[y + crop_h, x] + forbidden[y, x])
+            if inside == 0:
+                image[y:y + crop_h, x:x + crop_w] = pixels
+                pasted += 1
+                break
+    return pasted
