@@ -124,10 +124,7 @@ class FaceDetector:
         self._max_dimension = _check_dimension('max_dimension', max_dimension)
         if precision not in PRECISIONS:
             raise ValueError('precision must be one of %s, got %r' % (', '.join(PRECISIONS), precision))
-        if specialise_after is not None and (isinstance(specialise_after, bool)
-                                             or not isinstance(specialise_after, (int, np.integer))
-                                             or specialise_after < 1):
-            raise ValueError('specialise_after must be an int >= 1 or None, got %r' % (specialise_after,))
+        _check_specialise_after(specialise_after)
         _configure_gpus(gpu_memory_fraction, visible_device_list)
         graph_def = _read_graph_def(model_path)
         self.model_path = model_path
@@ -248,6 +245,19 @@ class FaceDetector:
         detect = self._detect_downscaled if downscale else self._detect_upscaled
         return detect(batch, tf.constant(size, tf.int32))
 
+    @property
+    def specialise_after(self):
+        """int >= 1 or None: the calls in a row with one input size after which bfloat16
+        specialises to it (see the class docstring). Settable, e.g. to 1 by a caller that knows
+        a long stream of one size is coming (start.py does for long videos)."""
+        return self._specialise_after
+
+    @specialise_after.setter
+    def specialise_after(self, value):
+        _check_specialise_after(value)
+        with self._lock:
+            self._specialise_after = value
+
     def _specialised_function(self, key):
         """The concrete function specialised to `key` = (batch shape, target), or None.
 
@@ -309,6 +319,12 @@ class FaceDetector:
         if (new_height, new_width) == (height, width):
             return None
         return (new_height, new_width), scale < 1.0
+
+
+def _check_specialise_after(value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                              or value < 1):
+        raise ValueError('specialise_after must be an int >= 1 or None, got %r' % (value,))
 
 
 def _is_real_number(value):

@@ -61,6 +61,10 @@ MOT_SUFFIX = "_tracks.txt"
 SUMMARY_SUFFIX = "_summary.json"
 ANNOTATED_SUFFIX = "_annotated.mp4"
 WINDOW_NAME = "start.py"
+# A video announcing at least this many frames has FaceDetector specialise its bfloat16 graph
+# to the frame size from the first frame on, instead of after FaceDetector's default run of
+# 1000 same-size calls: making it costs ~0.3 s once and saves ~0.35 ms a frame at 640x480.
+SPECIALISE_MIN_FRAMES = 1000
 # Distinct BGR colours for track ids (id modulo the palette length).
 PALETTE = ((0, 255, 0), (255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 255),
            (255, 255, 0), (128, 0, 255), (0, 0, 255), (255, 0, 0), (128, 255, 128))
@@ -252,6 +256,21 @@ def _write_outputs(run, video_path, seconds, options, complete, expected_frames)
     return summary
 
 
+def _specialise_for_long_video(detector, frame_count):
+    """Sets a FaceDetector's specialise_after to 1 for a video of at least SPECIALISE_MIN_FRAMES
+    frames (see there); returns a function that restores the previous value. Detectors without
+    the attribute, or with specialisation turned off (None), are left alone."""
+    previous = getattr(detector, "specialise_after", None)
+    if previous is None or frame_count < SPECIALISE_MIN_FRAMES:
+        return lambda: None
+    detector.specialise_after = 1
+
+    def restore():
+        detector.specialise_after = previous
+
+    return restore
+
+
 def process_video(video_path, detector, output_root, options):
     """Detects, tracks and saves faces for one video.
 
@@ -282,6 +301,7 @@ def process_video(video_path, detector, output_root, options):
     run = _VideoRun(video_io.create_run_dir(output_root, stem), stem,
                     BestFaceKeeper(options.top_k, options.margin, options.min_track_length))
     writer = None
+    restore_specialise_after = _specialise_for_long_video(detector, reader.frame_count)
     start = time.perf_counter()
     try:
         if options.save_video:
@@ -317,6 +337,7 @@ def process_video(video_path, detector, output_root, options):
         raise
     finally:
         reader.close()
+        restore_specialise_after()
     if writer is not None:
         writer.close()
     expected = reader.frame_count or None

@@ -116,6 +116,15 @@ class TimedDetector:
         self.calls += 1
         return result
 
+    @property
+    def specialise_after(self):
+        """The wrapped FaceDetector's (None for the upstream graph), so start.py sees it."""
+        return getattr(self.detector, "specialise_after", None)
+
+    @specialise_after.setter
+    def specialise_after(self, value):
+        self.detector.specialise_after = value
+
 
 def compare_with_upstream(model_path, weights, num_frames, rounds, tmp):
     """start.py's ms per frame, and its detector calls' ms, with FaceDetector (auto, float32) and the upstream graph."""

@@ -533,3 +533,12 @@ def test_a_repeated_size_gets_a_specialised_bfloat16_graph_with_the_same_detecti
     for bad in (0, 2.5, True, '8'):
         with pytest.raises(ValueError, match='specialise_after must be an int >= 1 or None, got'):
             FaceDetector(SHIPPED_MODEL, specialise_after=bad)
+    # The setter: a caller that knows a long stream is coming (start.py) asks for it at once.
+    fresh.specialise_after = 1
+    assert fresh.specialise_after == 1
+    fresh(odd)
+    assert list(fresh._specialised) == [((1,) + odd.shape, None)]
+    for bad in (0, 2.5, True, '8'):
+        with pytest.raises(ValueError, match='specialise_after must be an int >= 1 or None, got'):
+            fresh.specialise_after = bad
+    assert fresh.specialise_after == 1
