@@ -241,6 +241,16 @@ TEXT_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHE
 TEXT_HEIGHT_RANGE = (12.0, 200.0)
 
 
+def keep_clear_mask(boxes: np.ndarray, height: int, width: int, margin: int) -> np.ndarray:
+    """bool [height, width]: True inside every box (float [N, 4] pixels x1, y1, x2, y2, edges
+    rounded outwards) grown by `margin` px: where hard negatives must not go."""
+    mask = np.zeros((height, width), bool)
+    for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
+        mask[max(0, int(np.floor(y1)) - margin):max(0, int(np.ceil(y2)) + margin),
+             max(0, int(np.floor(x1)) - margin):max(0, int(np.ceil(x2)) + margin)] = True
+    return mask
+
+
 def draw_text_negatives(rng: np.random.Generator, image: np.ndarray, keep_clear: np.ndarray,
                         count: int, margin: int = 4, attempts: int = 20) -> int:
     """Draws up to `count` random strings on `image` in place, away from every box.
@@ -262,10 +272,7 @@ def draw_text_negatives(rng: np.random.Generator, image: np.ndarray, keep_clear:
         the number of strings drawn.
     """
     height, width = image.shape[:2]
-    forbidden = np.zeros((height, width), bool)
-    for x1, y1, x2, y2 in np.asarray(keep_clear, np.float64).reshape(-1, 4):
-        forbidden[max(0, int(np.floor(y1)) - margin):max(0, int(np.ceil(y2)) + margin),
-                  max(0, int(np.floor(x1)) - margin):max(0, int(np.ceil(x2)) + margin)] = True
+    forbidden = keep_clear_mask(keep_clear, height, width, margin)
     mask = np.zeros((height, width), np.uint8)
     drawn = 0
     for _ in range(count):
@@ -319,11 +326,7 @@ def paste_negatives(rng: np.random.Generator, image: np.ndarray, keep_clear: np.
     """
     height, width = image.shape[:2]
     forbidden = np.zeros((height + 1, width + 1), np.int64)  # summed-area table of the boxes
-    mask = np.zeros((height, width), bool)
-    for x1, y1, x2, y2 in np.asarray(keep_clear, np.float64).reshape(-1, 4):
-        mask[max(0, int(np.floor(y1)) - margin):max(0, int(np.ceil(y2)) + margin),
-             max(0, int(np.floor(x1)) - margin):max(0, int(np.ceil(x2)) + margin)] = True
-    forbidden[1:, 1:] = mask.cumsum(0).cumsum(1)
+    forbidden[1:, 1:] = keep_clear_mask(keep_clear, height, width, margin).cumsum(0).cumsum(1)
     pasted = 0
     for _ in range(count):
         crop, box = crops[int(rng.integers(len(crops)))]
