@@ -42,6 +42,7 @@ from tqdm import tqdm
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from src import box_iou_numpy  # noqa: E402
 from src.annotations import read_annotation  # noqa: E402
 from src.atomic_io import write_bytes_atomic  # noqa: E402
 from src.cli import USER_ERRORS, add_debug_flag, report_errors  # noqa: E402
@@ -72,9 +73,7 @@ def _parse_source(spec: str) -> tuple[str, str]:
 def _overlaps(rect: np.ndarray, boxes: np.ndarray) -> bool:
     """Whether pixel rect x1, y1, x2, y2 shares any area with one of boxes [N, 4] (same convention)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    width = np.minimum(rect[2], boxes[:, 2]) - np.maximum(rect[0], boxes[:, 0])
-    height = np.minimum(rect[3], boxes[:, 3]) - np.maximum(rect[1], boxes[:, 1])
-    return bool(np.any((width > 0) & (height > 0)))
+    return bool(np.any(box_iou_numpy.iou(np.asarray(rect, np.float64), boxes, "xyxy") > 0))
 
 
 def negative_crops(detections: np.ndarray, scores: np.ndarray, labels: np.ndarray, width: int,
