@@ -16,6 +16,7 @@ weights of --weights) through Session.run as the upstream's FaceDetector did, ro
 interleaved, medians. Boxes are pixel [x1, y1, x2, y2].
 
     python bench/bench_tracking.py --model model/facebox.pb --compare_upstream
+    python bench/bench_tracking.py --only_compare_upstream --video_frames 100
 """
 import argparse
 import json
@@ -183,7 +184,14 @@ def main(argv=None):
     parser.add_argument("--weights", default=os.path.join(ROOT, "model", "facebox_weights.ckpt"),
                         help="upstream-format checkpoint of --model's weights, for --compare_upstream")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds for --compare_upstream")
+    parser.add_argument("--only_compare_upstream", action="store_true",
+                        help="run part 3 alone (implies --compare_upstream), e.g. with --video_frames 100 "
+                             "for short clips, which start.py does not specialise")
     args = parser.parse_args(argv)
+    if args.only_compare_upstream:
+        with tempfile.TemporaryDirectory() as tmp:
+            compare_with_upstream(args.model, args.weights, args.video_frames, args.rounds, tmp)
+        return 0
 
     print("Synthetic benchmark (640x480, 80 frames; noisy = mean over seeds 0-2):")
     print(f"{'case':>10} {'detections':>10} {'mode':>5} {'MOTA':>6} {'IDF1':>6} {'IDsw':>5}")

@@ -149,6 +149,30 @@ def test_crelu_max_pool_equals_pooling_the_crelu_exactly():
     np.testing.assert_array_equal(crelu_max_pool(x, 2).numpy(), reference.numpy())
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_conv1_with_negation_gives_the_crelu_bit_for_bit(dtype):
+    # Inference runs CReLU as conv1 with kernel [W, -W] and bias [b, -b] (ReLU fused): the
+    # second half must be exactly -y, for the plain call and for the uint8-folded one, so
+    # the feature maps equal crelu_max_pool's in float32 and in bfloat16.
+    from src.network import crelu_max_pool, max_pool
+    net = FeatureExtractor(seed=8)
+    _random_statistics(net, 2)
+    rng = np.random.default_rng(3)
+    pixels = tf.constant(rng.integers(0, 256, (2, 128, 256, 3)).astype(np.float32), dtype)
+    normalized = tf.constant(rng.uniform(-1, 1, (2, 128, 256, 3)).astype(np.float32), dtype)
+    for both, plain in [
+            (net.conv1(normalized, False, with_negation=True), net.conv1(normalized, False)),
+            (net.conv1.affine_input_call(pixels, 2.0 / 255.0, -1.0, with_negation=True),
+             net.conv1.affine_input_call(pixels, 2.0 / 255.0, -1.0))]:
+        assert both.shape == (2, 32, 64, 48) and both.dtype == dtype
+        np.testing.assert_array_equal(both[..., :24].numpy(), plain.numpy())
+        np.testing.assert_array_equal(both[..., 24:].numpy(), (-plain).numpy())
+        np.testing.assert_array_equal(max_pool(tf.nn.relu(both), 2).numpy(),
+                                      crelu_max_pool(plain, 2).numpy())
+    with pytest.raises(ValueError, match="inference only"):
+        net.conv1(normalized, True, with_negation=True)
+
+
 def _random_statistics(net, seed):
     rng = np.random.default_rng(seed)
     for layer in net.layers:
