@@ -2,6 +2,8 @@
 # Builds the training and validation shards of configs/realfaces.json from the real-photo
 # collection (folder layout described in the README, "Training on real photos").
 # Usage: prepare_data/build_realfaces.sh REALFACES_DIR [OUT_DIR]   (OUT_DIR default: data/realfaces)
+#        ALIGN_HUMAN_BOXES=1 prepare_data/build_realfaces.sh REALFACES_DIR data/realfaces_aligned
+#          (configs/realfaces_stage9.json: the human VOC boxes in the teacher's box convention)
 # Re-running is cheap: labelling and mosaics skip what exists; complete shard folders (with
 # shards.json) are kept and reported, incomplete ones are written again.
 set -euo pipefail
@@ -12,8 +14,18 @@ cd "$(dirname "$0")/.."
 py() { python3 "$@"; }
 
 # 1. Labels: human VOC boxes where they exist, the YuNet teacher elsewhere.
-py prepare_data/prepare_voc.py --annotations_dir "$R/mask_scenes/annotations" --image_dir "$R/mask_scenes/images" --output_dir "$L/mask_scenes"
-py prepare_data/prepare_voc.py --annotations_dir "$R/ffhq_masked/annotations" --image_dir "$R/ffhq_masked/images" --output_dir "$L/ffhq_masked"
+if [ "${ALIGN_HUMAN_BOXES:-0}" = 1 ]; then
+  # The human boxes brought to the teacher's convention (prepare_data/align_boxes.py): the
+  # drawn boxes go to $L/human/, the aligned ones take their place, so every later step is unchanged.
+  for set in mask_scenes ffhq_masked; do
+    py prepare_data/prepare_voc.py --annotations_dir "$R/$set/annotations" --image_dir "$R/$set/images" --output_dir "$L/human/$set"
+    py prepare_data/label_with_teacher.py --image_dir "$R/$set/images" --output_dir "$L/teacher/$set"
+    py prepare_data/align_boxes.py --annotations_dir "$L/human/$set" --teacher_dir "$L/teacher/$set" --output_dir "$L/$set"
+  done
+else
+  py prepare_data/prepare_voc.py --annotations_dir "$R/mask_scenes/annotations" --image_dir "$R/mask_scenes/images" --output_dir "$L/mask_scenes"
+  py prepare_data/prepare_voc.py --annotations_dir "$R/ffhq_masked/annotations" --image_dir "$R/ffhq_masked/images" --output_dir "$L/ffhq_masked"
+fi
 py prepare_data/prepare_voc.py --annotations_dir "$R/helmet_scenes/annotations" --image_dir "$R/helmet_scenes/images" --output_dir "$L/helmet_heads" --classes none --ignore_classes head,helmet
 py prepare_data/label_with_teacher.py --image_dir "$R/lfw" --output_dir "$L/lfw"
 py prepare_data/label_with_teacher.py --image_dir "$R/portraits" --output_dir "$L/portraits"
