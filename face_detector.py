@@ -141,17 +141,17 @@ class FaceDetector:
         # a structured signature: calling the pruned function directly first fails to bind
         # and falls back, which costs about 0.6 ms per call (measured on the 2-core CPU).
         images_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
-        self._detect = tf.function(
+        self._detect = _fast_call(tf.function(
             lambda images: pruned(images), input_signature=[images_spec]
-        ).get_concrete_function()
-        self._detect_upscaled = tf.function(
+        ).get_concrete_function())
+        self._detect_upscaled = _fast_call(tf.function(
             lambda images, size: pruned(_resize_uint8(images, size)),
             input_signature=[images_spec, tf.TensorSpec([2], tf.int32)]
-        ).get_concrete_function()
-        self._detect_downscaled = tf.function(
+        ).get_concrete_function())
+        self._detect_downscaled = _fast_call(tf.function(
             lambda images, size: pruned(_resize_uint8(images, size, antialias=True)),
             input_signature=[images_spec, tf.TensorSpec([2], tf.int32)]
-        ).get_concrete_function()
+        ).get_concrete_function())
 
     def __call__(self, image, score_threshold=0.5, min_dimension=None, max_dimension=None):
         """Detects faces in one image.
@@ -285,7 +285,7 @@ class FaceDetector:
                 function = tf.function(
                     lambda images: pruned(_resize_uint8(images, tf.constant(size, tf.int32), antialias=downscale)),
                     input_signature=[spec])
-            self._specialised[key] = function = function.get_concrete_function()
+            self._specialised[key] = function = _fast_call(function.get_concrete_function())
             while len(self._specialised) > _MAX_SPECIALISED_SIZES:
                 self._specialised.popitem(last=False)
             return function
@@ -319,6 +319,22 @@ class FaceDetector:
         if (new_height, new_width) == (height, width):
             return None
         return (new_height, new_width), scale < 1.0
+
+
+def _fast_call(concrete):
+    """A callable running `concrete` (a ConcreteFunction of tensors only) on positional tensors.
+
+    It calls the function's AtomicFunction (tf.types.experimental.AtomicFunction) with the
+    inputs as they are: the ConcreteFunction's own __call__ first binds them to its structured
+    signature, which cost 0.1-0.3 ms per call here (640x480, bfloat16, a one-off A/B script).
+    The outputs are the same tensors. Falls back to `concrete` itself where the attribute is
+    missing (another TensorFlow version).
+    """
+    atomic = getattr(concrete, 'inference_fn', None)
+    if atomic is None or not hasattr(atomic, 'call_with_captures'):
+        return concrete
+    captures = concrete.captured_inputs
+    return lambda *tensors: atomic.call_with_captures(tensors, {}, captures)
 
 
 def _check_specialise_after(value):

@@ -542,3 +542,22 @@ def test_a_repeated_size_gets_a_specialised_bfloat16_graph_with_the_same_detecti
         with pytest.raises(ValueError, match='specialise_after must be an int >= 1 or None, got'):
             fresh.specialise_after = bad
     assert fresh.specialise_after == 1
+
+
+def test_fast_call_gives_the_concrete_functions_outputs_and_falls_back():
+    # FaceDetector calls its concrete functions through their AtomicFunction (no signature
+    # binding); the outputs must be the very values of the ConcreteFunction's own call.
+    import face_detector
+    concrete = tf.function(lambda x, y: (x * 2, tf.reduce_sum(x) + y),
+                           input_signature=[tf.TensorSpec([None, 3], tf.float32),
+                                            tf.TensorSpec([], tf.float32)]).get_concrete_function()
+    x, y = tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3)), tf.constant(0.5)
+    fast = face_detector._fast_call(concrete)
+    assert fast is not concrete  # the fast path exists in this TensorFlow
+    for got, want in zip(fast(x, y), concrete(x, y)):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+    class NoAtomic:  # another TensorFlow version: the function itself is used
+        captured_inputs = ()
+    plain = NoAtomic()
+    assert face_detector._fast_call(plain) is plain
