@@ -561,3 +561,40 @@ def test_fast_call_gives_the_concrete_functions_outputs_and_falls_back():
         captured_inputs = ()
     plain = NoAtomic()
     assert face_detector._fast_call(plain) is plain
+
+
+def test_shape_frontier_of_a_small_graph():
+    # Two values depend on the input's shape only and flow into value ops: the reshape
+    # target and the scale. A constant-only product and a shape-only output are not cut.
+    from face_detector import shape_frontier
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.compat.v1.placeholder(tf.uint8, [None, None, None, 3], name='image_tensor')
+        x = tf.cast(image, tf.float32)
+        shape = tf.shape(x)
+        target = tf.stack([shape[0], -1])
+        flat = tf.reshape(x, target)
+        scale = tf.cast(shape[1], tf.float32) * 2.0
+        constant = tf.constant(3.0) * 2.0
+        tf.identity(flat * scale * constant, name='boxes')
+        tf.identity(tf.reduce_sum(flat, axis=1), name='scores')
+        tf.identity(shape[0], name='num_boxes')
+    assert shape_frontier(graph.as_graph_def()) == sorted([target.name, scale.name])
+
+
+def test_shape_fed_graph_is_bit_identical_and_bounded(tf1_model, detector, monkeypatch):
+    # The TF1 graph has while loops (cycles through NextIteration): the frontier search ends,
+    # takes nothing from inside a loop, and feeding it gives the whole graph's outputs bit
+    # for bit, for every shape and batch size.
+    import face_detector
+    frontier = face_detector.shape_frontier(face_detector._read_graph_def(tf1_model[0]))
+    assert frontier and not any('while' in name for name in frontier)
+    assert detector._shape_fed is not None
+    monkeypatch.setattr(face_detector, '_MAX_SHAPE_FEEDS', 3)
+    shapes = [(1, 96, 128), (2, 96, 128), (1, 75, 131), (3, 40, 57), (1, 129, 64)]
+    for seed, (batch, height, width) in enumerate(shapes):
+        images = np.stack([_random_image(height, width, seed + i) for i in range(batch)])
+        tensor = face_detector._to_tensor(images)
+        for got, want in zip(detector._shape_fed(tensor), detector._detect(tensor)):
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert list(detector._shape_fed._values) == [tuple(s) + (3,) for s in shapes[-3:]]
