@@ -50,8 +50,9 @@ DEFAULT_MAX_BATCH_SIZE = 8
 # row (FaceDetector's default specialise_after), and the last few such sizes are kept.
 _SPECIALISE_AFTER = 1000
 _MAX_SPECIALISED_SIZES = 4
-# Batch shapes whose shape-only values (padding, anchors: see _ShapeFedGraph) are kept.
-_MAX_SHAPE_FEEDS = 16
+# Batch shapes whose shape-only values (padding, anchors: see _ShapeFedGraph) are kept; a
+# 4000x3000 photo's anchors take ~12 MB, and recomputing them costs one small call.
+_MAX_SHAPE_FEEDS = 4
 
 PRECISIONS = ('float32', 'bfloat16', 'auto')
 # TensorFlow's CPU buffer alignment (EIGEN_MAX_ALIGN_BYTES); see _to_tensor.
@@ -68,8 +69,8 @@ class FaceDetector:
     function whose input accepts any [batch, height, width, 3] uint8 tensor, so a call with a
     new image size never waits for a trace. The part of the graph that depends only on the
     input's shape (padding amounts, reshape targets, the anchors: see shape_frontier) runs
-    once per batch shape, and the rest takes its values as inputs: bit for bit the same
-    outputs, some 250 fewer small ops per call (258 in the shipped graph). With precision
+    once per batch shape, and the rest takes its values as inputs: the same outputs (bit for
+    bit in float32, tested), some 250 fewer small ops per call (258 in the shipped graph). With precision
     bfloat16, when the same input size comes `specialise_after` calls in a row (a long video,
     a camera), a copy of the graph specialised to that size is made: with the shape known,
     TensorFlow folds the shape arithmetic and the anchors into constants, which saves about
@@ -630,7 +631,8 @@ class _ShapeFedGraph:
     anchors from the image's shape at every call: some 250 small ops. Here a small function
     computes them once per batch shape (the last _MAX_SHAPE_FEEDS shapes are kept) and the
     rest of the graph takes them as inputs. Same kernels on the same values, so the outputs
-    are bit for bit those of the whole graph, in float32 as in bfloat16.
+    are bit for bit those of the whole graph in float32 (tested); in bfloat16 they differ only
+    where oneDNN's first call at a new size differs from its later ones, as the whole graph's do.
     """
 
     def __init__(self, wrapped, frontier):
