@@ -71,8 +71,7 @@ def relative_offsets(human: np.ndarray, teacher: np.ndarray) -> np.ndarray:
     Returns: float [N, 4]: (dxmin, dxmax) / human width, (dymin, dymax) / human height, in the
         order xmin, ymin, xmax, ymax.
     """
-    size = np.stack([human[:, 2] - human[:, 0], human[:, 3] - human[:, 1]] * 2, axis=1)
-    return (teacher - human) / size
+    return (teacher - human) / _edge_sizes(human)
 
 
 def apply_offsets(boxes: np.ndarray, offsets: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -81,9 +80,13 @@ def apply_offsets(boxes: np.ndarray, offsets: np.ndarray, width: int, height: in
     Args: boxes float [N, 4] pixels xmin, ymin, xmax, ymax; offsets float [4]; width, height ints.
     Returns: float [N, 4].
     """
-    size = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]] * 2, axis=1)
-    moved = boxes + offsets[None] * size
+    moved = boxes + offsets[None] * _edge_sizes(boxes)
     return np.clip(moved, 0.0, [width, height, width, height])
+
+
+def _edge_sizes(boxes: np.ndarray) -> np.ndarray:
+    """[N, 4] (width, height, width, height) of xmin, ymin, xmax, ymax boxes: each edge's scale."""
+    return np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]] * 2, axis=1)
 
 
 def _read_pairs(annotations_dir, teacher_dir, names, counts):
@@ -123,23 +126,22 @@ def align_folder(annotations_dir: str, teacher_dir: str, output_dir: str, min_io
         raise ValueError(f"--annotations_dir {annotations_dir}: no .json annotation files")
     counts = dict.fromkeys(COUNT_KEYS, 0)
     loaded = _read_pairs(annotations_dir, teacher_dir, names, counts)
+    pairs_of = [matched_pairs(human.boxes, teacher.boxes, min_iou) if teacher is not None else []
+                for _, human, teacher in loaded]
     offsets = []
-    for _, human, teacher in loaded:
-        if teacher is not None:
-            pairs = matched_pairs(human.boxes, teacher.boxes, min_iou)
-            if pairs:
-                rows, cols = map(list, zip(*pairs))
-                offsets.append(relative_offsets(human.boxes[rows], teacher.boxes[cols]))
+    for (_, human, teacher), pairs in zip(loaded, pairs_of):
+        if pairs:
+            rows, cols = map(list, zip(*pairs))
+            offsets.append(relative_offsets(human.boxes[rows], teacher.boxes[cols]))
     if not offsets:
         raise ValueError(f"no human box of {annotations_dir} has a teacher box with IoU >= {min_iou} "
                          f"in {teacher_dir}: nothing to measure the offsets on")
     median = np.median(np.concatenate(offsets), axis=0)
-    for name, human, teacher in loaded:
+    for (name, human, teacher), pairs in zip(loaded, pairs_of):
         boxes = human.boxes.copy()
         replaced = np.zeros(len(boxes), bool)
-        if teacher is not None:
-            for i, j in matched_pairs(human.boxes, teacher.boxes, min_iou):
-                boxes[i], replaced[i] = teacher.boxes[j], True
+        for i, j in pairs:
+            boxes[i], replaced[i] = teacher.boxes[j], True
         if (~replaced).any():
             boxes[~replaced] = apply_offsets(human.boxes[~replaced], median, human.width, human.height)
         write_annotation(os.path.join(output_dir, name), dataclasses.replace(human, boxes=boxes))
