@@ -67,7 +67,8 @@ def end_to_end(config, steps, warmup=10):
         optimizer = make_optimizer(tc.lr_boundaries, tc.lr_values, tc.momentum)
         dataset = build_dataset(inp.train_dataset, training=True, batch_size=inp.batch_size,
                                 image_size=inp.image_size, seed=0, repeat=True,
-                                shuffle_buffer=inp.shuffle_buffer)
+                                shuffle_buffer=inp.shuffle_buffer,
+                                partial_face_ignore_below=inp.partial_face_ignore_below)
         iterator = iter(dataset)
 
         def run(batch):

@@ -63,6 +63,10 @@ class InputConfig:
     image_size: tuple  # (height, width) of training images
     batch_size: int  # global batch (split across replicas)
     shuffle_buffer: int
+    # null: the upstream crop rule (a face at least 0.4 inside the crop stays a face, clipped; a
+    # face less inside is dropped, i.e. trained as background). A number v in (0, 1]: faces less
+    # than v inside the crop become ignore regions (src/input_pipeline/augmentations.py).
+    partial_face_ignore_below: Optional[float]
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,9 @@ def _validate(config, path):
 
     check("input.batch_size", config.input.batch_size, positive, "must be positive")
     check("input.shuffle_buffer", config.input.shuffle_buffer, positive, "must be positive")
+    if config.input.partial_face_ignore_below is not None:
+        check("input.partial_face_ignore_below", config.input.partial_face_ignore_below, unit_open_closed,
+              "must be null or in (0, 1]")
 
     check("matching.threshold", config.matching.threshold, unit_open_closed, "must be in (0, 1]")
     o = config.ohem

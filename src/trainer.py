@@ -231,6 +231,7 @@ def _training_dataset(config, role):
     dataset = build_dataset(config.input.train_dataset, training=True, batch_size=config.input.batch_size,
                             image_size=config.input.image_size, seed=tc.seed, repeat=True,
                             shuffle_buffer=config.input.shuffle_buffer,
+                            partial_face_ignore_below=config.input.partial_face_ignore_below,
                             deterministic=tc.seed is not None)
     if role.multi_worker:
         role.info("multi-worker input: every worker reads and augments all training shards and "

@@ -87,6 +87,8 @@ def _set(group, key, value):
     ("training", "num_eval_images", -1, "must be >= 0"),
     ("input", "batch_size", 0, "must be positive"),
     ("input", "shuffle_buffer", 0, "must be positive"),
+    ("input", "partial_face_ignore_below", 0.0, "must be null or in (0, 1]"),
+    ("input", "partial_face_ignore_below", 1.5, "must be null or in (0, 1]"),
     ("input", "image_size", [1024, 0], "must be [height, width] of positive integers"),
     ("matching", "threshold", 0.0, "must be in (0, 1]"),
     ("matching", "threshold", 1.5, "must be in (0, 1]"),

@@ -165,3 +165,66 @@ def test_augment_moves_ignore_regions_with_the_pixels():
     # Without regions the result is the same as before their introduction (empty [0, 4]).
     _, _, none = aug.augment(tf.constant(image), tf.constant(boxes), (64, 64), tf.constant([1, 1]))
     assert none.shape == (0, 4)
+
+
+def test_split_partial_faces_by_hand():
+    window = tf.constant([0.0, 0.0, 0.5, 0.5])
+    boxes = tf.constant([[0.1, 0.1, 0.2, 0.2],     # inside: a face
+                         [0.1, 0.4, 0.2, 0.6],     # half inside: 0.5
+                         [0.3, 0.36, 0.4, 0.56],   # 0.14 / 0.2 = 0.7 inside
+                         [0.45, 0.45, 0.55, 0.65], # 0.05 * 0.05 / (0.1 * 0.2) = 0.125 inside
+                         [0.6, 0.6, 0.7, 0.7]])    # outside
+    faces, partial = aug.split_partial_faces(boxes, window, 0.6)
+    np.testing.assert_allclose(faces.numpy(), [[0.2, 0.2, 0.4, 0.4], [0.6, 0.72, 0.8, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(partial.numpy(), [[0.2, 0.8, 0.4, 1.0], [0.9, 0.9, 1.0, 1.0]], atol=1e-6)
+    # The upstream rule (0.4) keeps the half-visible face as a face and drops the 0.125 one.
+    upstream, _ = aug.crop_boxes_to_window(boxes, window)
+    np.testing.assert_allclose(upstream.numpy(), [[0.2, 0.2, 0.4, 0.4], [0.2, 0.8, 0.4, 1.0],
+                                                  [0.6, 0.72, 0.8, 1.0]], atol=1e-6)
+    # min_visible 1: only the face entirely inside stays one.
+    faces, partial = aug.split_partial_faces(boxes, window, 1.0)
+    assert faces.shape == (1, 4) and partial.shape == (3, 4)
+
+
+def test_crop_faces_and_ignore_boxes_upstream_uncropped_and_partial():
+    window = tf.constant([0.0, 0.0, 0.5, 0.5])
+    boxes = tf.constant([[0.1, 0.1, 0.2, 0.2], [0.1, 0.4, 0.2, 0.6]])
+    regions = tf.constant([[0.0, 0.0, 0.1, 0.1]])
+    yes, no = tf.constant(True), tf.constant(False)
+    # None: the upstream rule; faces first, then the regions as crop_ignore_boxes leaves them.
+    faces, ignore = aug.crop_faces_and_ignore_boxes(boxes, regions, window, yes)
+    assert faces.shape == (2, 4)
+    np.testing.assert_allclose(ignore.numpy(), [[0.0, 0.0, 0.2, 0.2]], atol=1e-6)
+    faces, ignore = aug.crop_faces_and_ignore_boxes(boxes, regions, window, yes, 0.6)
+    np.testing.assert_allclose(faces.numpy(), [[0.2, 0.2, 0.4, 0.4]], atol=1e-6)
+    np.testing.assert_allclose(ignore.numpy(), [[0.0, 0.0, 0.2, 0.2], [0.2, 0.8, 0.4, 1.0]], atol=1e-6)
+    # Not cropped: the faces as they are, whatever the rule (the window is the whole image).
+    for rule in (None, 0.6):
+        faces, ignore = aug.crop_faces_and_ignore_boxes(boxes, regions, tf.constant([0., 0., 1., 1.]), no, rule)
+        np.testing.assert_array_equal(faces.numpy(), boxes.numpy())
+        np.testing.assert_array_equal(ignore.numpy(), regions.numpy())
+
+
+def test_augment_turns_partly_cropped_faces_into_ignore_regions():
+    """Over many crops: with the rule every face cut below 60% visibility reappears as an ignore
+    region, so faces + regions = every face touching the window; without it they vanish or stay faces."""
+    image = np.zeros([200, 200, 3], np.float32)
+    grid = np.array([[y, x, y + 0.2, x + 0.2] for y in (0.05, 0.4, 0.75) for x in (0.05, 0.4, 0.75)], np.float32)
+    moved = 0
+    for index in range(20):
+        seed = tf.constant([index, 7])
+        _, up_faces, up_ignore = aug.augment(tf.constant(image), tf.constant(grid), (64, 64), seed)
+        _, faces, ignore = aug.augment(tf.constant(image), tf.constant(grid), (64, 64), seed,
+                                       partial_face_ignore_below=0.6)
+        _, window, cropped = aug.sample_crop_window(tf.constant([200, 200, 3]), tf.constant(grid),
+                                                    aug.split_step_seeds(seed).crop)
+        window = window.numpy()
+        inter = (np.clip(np.minimum(grid[:, 2:], window[2:]) - np.maximum(grid[:, :2], window[:2]), 0, None)
+                 .prod(axis=1))
+        visible = inter / 0.04
+        assert up_ignore.shape == (0, 4)
+        assert faces.shape[0] == int(np.sum(visible >= 0.6 - 1e-6))
+        assert ignore.shape[0] == int(np.sum((visible > 0) & (visible < 0.6 - 1e-6)))
+        assert up_faces.shape[0] == int(np.sum(visible >= 0.4 - 1e-6))
+        moved += ignore.shape[0]
+    assert moved > 0

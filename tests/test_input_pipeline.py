@@ -287,7 +287,8 @@ def test_repeat_gives_more_than_one_epoch_with_new_augmentations(tmp_path):
     assert not np.array_equal(batches[0]['images'], batches[1]['images'])
 
 
-def test_fused_decode_and_crop_matches_augment_on_decoded_image(tmp_path):
+@pytest.mark.parametrize('partial_face_ignore_below', [None, 0.6])
+def test_fused_decode_and_crop_matches_augment_on_decoded_image(tmp_path, partial_face_ignore_below):
     # The pipeline crops while decoding; with the same per-example seed it must make the
     # choices augmentations.augment makes on the fully decoded image.
     records = synthetic_records(6, np.random.default_rng(5), max_boxes=4)
@@ -295,15 +296,19 @@ def test_fused_decode_and_crop_matches_augment_on_decoded_image(tmp_path):
     write_shards(str(tmp_path), records, num_shards=2)
     seed, size = 9, (56, 72)
     batches = as_numpy(build_dataset(str(tmp_path), training=True, batch_size=1,
-                                     image_size=size, deterministic=True, seed=seed))
+                                     image_size=size, deterministic=True, seed=seed,
+                                     partial_face_ignore_below=partial_face_ignore_below))
     assert len(batches) == 6
     for index, batch in enumerate(batches):
         jpeg, boxes = by_name[batch['filenames'][0]]
         decoded = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)
-        image, new_boxes, _ = aug.augment(decoded, tf.constant(boxes), size,
-                                          element_seed(seed, index))
+        image, new_boxes, new_ignore = aug.augment(decoded, tf.constant(boxes), size,
+                                                   element_seed(seed, index),
+                                                   partial_face_ignore_below=partial_face_ignore_below)
         count = batch['num_boxes'][0]
         np.testing.assert_allclose(batch['boxes'][0, :count], new_boxes.numpy(), atol=1e-6)
+        np.testing.assert_allclose(batch['ignore_boxes'][0, :batch['num_ignore'][0]], new_ignore.numpy(),
+                                   atol=1e-6)
         # Partial JPEG decoding may differ slightly at the window border (chroma
         # upsampling); the bulk of the pixels must agree.
         difference = np.abs(batch['images'][0] - image.numpy())

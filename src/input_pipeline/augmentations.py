@@ -207,15 +207,16 @@ def random_crop(image, boxes, seed):
     """
     _check_image(image)
     crop_window, window, cropped = sample_crop_window(tf.shape(image), boxes, seed)
+    boxes = tf.cond(cropped, lambda: crop_boxes_to_window(boxes, window)[0], lambda: boxes)
+    return crop_image(image, crop_window, cropped), boxes, window
 
-    def crop():
-        new_boxes, _ = crop_boxes_to_window(boxes, window)
-        new_image = tf.slice(image, tf.stack([crop_window[0], crop_window[1], 0]),
-                             tf.stack([crop_window[2], crop_window[3], -1]))
-        return new_image, new_boxes
 
-    image, boxes = tf.cond(cropped, crop, lambda: (image, boxes))
-    return image, boxes, window
+def crop_image(image, crop_window, cropped):
+    """The crop window's pixels (``sample_crop_window``'s [y, x, height, width]) when
+    `cropped`, else the image as it is. image: float32 [H, W, 3] -> float32 [h, w, 3]."""
+    return tf.cond(cropped, lambda: tf.slice(image, tf.stack([crop_window[0], crop_window[1], 0]),
+                                             tf.stack([crop_window[2], crop_window[3], -1])),
+                   lambda: image)
 
 
 # ---------------------------------------------------------------------------------------
@@ -417,6 +418,57 @@ def _as_ignore_boxes(ignore_boxes):
     return ignore_boxes
 
 
+def split_partial_faces(boxes, window, min_visible):
+    """The crop rule for faces when partly visible faces become ignore regions.
+
+    A face with at least ``min_visible`` of its area inside the window stays a face; one
+    that touches the window with less becomes an ignore region (neither face nor
+    background); one completely outside is dropped. Both kinds are clipped to the window
+    and expressed in its frame (``crop_boxes_to_window``). With the upstream rule alone
+    (``crop_boxes_to_window``, 0.4) the lower 40-60% of a face is trained as a whole face and
+    a face less visible than that as background.
+
+    Args:
+        boxes: a float32 tensor of shape [N, 4], normalized ymin, xmin, ymax, xmax.
+        window: a float32 tensor of shape [4], normalized ymin, xmin, ymax, xmax.
+        min_visible: float in (0, 1], the visible fraction from which a face stays a face.
+
+    Returns:
+        faces: a float32 tensor of shape [K, 4], K <= N, normalized to the window.
+        partial: a float32 tensor of shape [P, 4], P <= N - K, normalized to the window.
+    """
+    faces, is_face = crop_boxes_to_window(boxes, window, min_overlap=min_visible)
+    touching, touches = crop_boxes_to_window(boxes, window, min_overlap=0.0)
+    partial = tf.boolean_mask(touching, tf.boolean_mask(tf.logical_not(is_face), touches))
+    return faces, partial
+
+
+def crop_faces_and_ignore_boxes(boxes, ignore_boxes, window, cropped, partial_face_ignore_below=None):
+    """Faces and ignore regions after the crop (the same rules in ``augment`` and the fused
+    JPEG pipeline).
+
+    Args:
+        boxes: a float32 tensor of shape [N, 4], normalized ymin, xmin, ymax, xmax.
+        ignore_boxes: a float32 tensor of shape [M, 4].
+        window: a float32 tensor of shape [4] (from ``sample_crop_window``).
+        cropped: a bool scalar tensor, whether the image was cropped.
+        partial_face_ignore_below: None for the upstream rule (faces at least 0.4 inside
+            the window kept, the others dropped), or a float in (0, 1]: faces less visible
+            than that become ignore regions (``split_partial_faces``).
+
+    Returns:
+        boxes: a float32 tensor of shape [K, 4]; ignore_boxes: a float32 tensor of shape [L, 4].
+    """
+    ignore_boxes = crop_ignore_boxes(ignore_boxes, window)
+    if partial_face_ignore_below is None:
+        boxes = tf.cond(cropped, lambda: crop_boxes_to_window(boxes, window)[0], lambda: boxes)
+        return boxes, ignore_boxes
+    boxes, partial = tf.cond(
+        cropped, lambda: split_partial_faces(boxes, window, float(partial_face_ignore_below)),
+        lambda: (boxes, tf.zeros([0, 4], tf.float32)))
+    return boxes, tf.concat([ignore_boxes, partial], axis=0)
+
+
 def crop_ignore_boxes(ignore_boxes, window):
     """Ignore regions after the crop: kept if they touch the window, clipped, re-normalized.
 
@@ -432,7 +484,7 @@ def crop_ignore_boxes(ignore_boxes, window):
     return crop_boxes_to_window(ignore_boxes, window, min_overlap=0.0)[0]
 
 
-def augment(image, boxes, image_size, seed, ignore_boxes=None):
+def augment(image, boxes, image_size, seed, ignore_boxes=None, partial_face_ignore_below=None):
     """All upstream training augmentations on a decoded image, in the upstream order.
 
     Args:
@@ -441,6 +493,8 @@ def augment(image, boxes, image_size, seed, ignore_boxes=None):
         image_size: a pair of ints (height, width), the training size.
         seed: an int tensor of shape [2], the per-example seed.
         ignore_boxes: an optional float32 tensor of shape [M, 4] (default: none).
+        partial_face_ignore_below: None (upstream) or a float in (0, 1]: faces less visible
+            than that after the crop become ignore regions (``crop_faces_and_ignore_boxes``).
 
     Returns:
         image: a float32 tensor of static shape [height, width, 3], values in [0, 1].
@@ -449,6 +503,9 @@ def augment(image, boxes, image_size, seed, ignore_boxes=None):
     """
     ignore_boxes = _as_ignore_boxes(ignore_boxes)
     seeds = split_step_seeds(seed)
-    image, boxes, window = random_crop(image, boxes, seeds.crop)
-    ignore_boxes = crop_ignore_boxes(ignore_boxes, window)
+    _check_image(image)
+    crop_window, window, cropped = sample_crop_window(tf.shape(image), boxes, seeds.crop)
+    image = crop_image(image, crop_window, cropped)
+    boxes, ignore_boxes = crop_faces_and_ignore_boxes(boxes, ignore_boxes, window, cropped,
+                                                      partial_face_ignore_below)
     return augment_after_crop(image, boxes, image_size, seeds, ignore_boxes)

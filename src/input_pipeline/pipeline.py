@@ -118,7 +118,7 @@ def element_seed(base_seed, index):
     return tf.stack([tf.cast(base_seed, tf.int64), tf.cast(index, tf.int64)])
 
 
-def decode_crop_and_augment(jpeg, boxes, image_size, seed, ignore_boxes=None):
+def decode_crop_and_augment(jpeg, boxes, image_size, seed, ignore_boxes=None, partial_face_ignore_below=None):
     """All training augmentations, with the random crop done while decoding the JPEG.
 
     Makes the same random choices as ``augmentations.augment`` with the same seed.
@@ -129,11 +129,13 @@ def decode_crop_and_augment(jpeg, boxes, image_size, seed, ignore_boxes=None):
         image_size: a pair of ints (height, width), the training size.
         seed: an int tensor of shape [2], the per-example seed.
         ignore_boxes: an optional float32 tensor of shape [L, 4], the ignore regions.
+        partial_face_ignore_below: None (upstream) or a float in (0, 1]: faces less visible
+            than that after the crop become ignore regions.
 
     Returns:
         image: a float32 tensor of static shape [height, width, 3], values in [0, 1].
         boxes: a float32 tensor of shape [M, 4], M <= N.
-        ignore_boxes: a float32 tensor of shape [K, 4], K <= L.
+        ignore_boxes: a float32 tensor of shape [K, 4] (K <= L + N).
     """
     if ignore_boxes is None:
         ignore_boxes = tf.zeros([0, 4], tf.float32)
@@ -142,10 +144,8 @@ def decode_crop_and_augment(jpeg, boxes, image_size, seed, ignore_boxes=None):
         tf.io.extract_jpeg_shape(jpeg), boxes, seeds.crop)
     image = tf.io.decode_and_crop_jpeg(jpeg, crop_window, channels=3)
     image = tf.image.convert_image_dtype(image, tf.float32)
-    boxes = tf.cond(cropped,
-                    lambda: augmentations.crop_boxes_to_window(boxes, window)[0],
-                    lambda: boxes)
-    ignore_boxes = augmentations.crop_ignore_boxes(ignore_boxes, window)
+    boxes, ignore_boxes = augmentations.crop_faces_and_ignore_boxes(
+        boxes, ignore_boxes, window, cropped, partial_face_ignore_below)
     return augmentations.augment_after_crop(image, boxes, image_size, seeds, ignore_boxes)
 
 
@@ -167,7 +167,7 @@ def _as_element(image, boxes, ignore_boxes, filename):
 
 def build_dataset(filenames, *, training, batch_size, image_size, deterministic=False,
                   seed=None, repeat=False, shuffle_buffer=1000, augment=True,
-                  skip_bad_examples=False):
+                  skip_bad_examples=False, partial_face_ignore_below=None):
     """Builds the input pipeline over tfrecord shards.
 
     Training (``training=True``): shuffles the shard files and the examples, reads shards
@@ -192,6 +192,9 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
             measure the pipeline's cost without them).
         skip_bad_examples: skip examples that fail to parse or decode (corrupt JPEG, bad
             box lists), logging a warning for each, instead of stopping with the error.
+        partial_face_ignore_below: None for the upstream crop rule, or a float in (0, 1]:
+            faces less visible than that after the random crop become ignore regions
+            (``augmentations.crop_faces_and_ignore_boxes``; training only).
 
     Returns:
         a tf.data.Dataset of dicts as described in the module docstring.
@@ -224,7 +227,7 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
         if augment:
             image, boxes, ignore_boxes = decode_crop_and_augment(
                 example['image'], example['boxes'], image_size, element_seed(base_seed, index),
-                example['ignore_boxes'])
+                example['ignore_boxes'], partial_face_ignore_below)
         else:
             image = augmentations.resize(_decode(example['image']), image_size)
             boxes, ignore_boxes = example['boxes'], example['ignore_boxes']
