@@ -499,7 +499,8 @@ def augment(image, boxes, image_size, seed, ignore_boxes=None, partial_face_igno
     Returns:
         image: a float32 tensor of static shape [height, width, 3], values in [0, 1].
         boxes: a float32 tensor of shape [K, 4], K <= N.
-        ignore_boxes: a float32 tensor of shape [L, 4], L <= M.
+        ignore_boxes: a float32 tensor of shape [L, 4], L <= M (L <= M + N - K with
+            ``partial_face_ignore_below``).
     """
     ignore_boxes = _as_ignore_boxes(ignore_boxes)
     seeds = split_step_seeds(seed)
