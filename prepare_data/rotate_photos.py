@@ -9,12 +9,15 @@ Each photo is rotated about its centre by an angle whose size is drawn uniformly
 ``[--min_angle, --max_angle]`` degrees, with a random sign, and cut to the largest centred
 rectangle of the photo's aspect ratio that holds no pixel from outside the photo (no filled
 corners for the detector to learn as a cue). The angle depends only on ``--seed`` and the
-photo's relative path, so a run is reproducible and resumable: existing outputs are kept.
+photo's relative path, so a run is reproducible and resumable: existing outputs are kept
+(a folder made with another seed or other angles is refused rather than mixed).
 
 Output: ``<output_dir>/<relative path>`` with a ``.jpg`` suffix (sub-folders kept, so the
 teacher's ``filename`` fields follow the same layout), and ``<output_dir>/rotations.json``:
-``{relative output path: angle in degrees}`` (counter-clockwise positive) for every photo of
-the run. Unreadable photos are skipped with a one-line warning and counted; the run goes on.
+``{"seed", "min_angle", "max_angle", "angles": {relative output path: degrees}}``
+(counter-clockwise positive) for every photo written. Unreadable photos are skipped with a
+one-line warning and counted, as are photos whose output name another photo already takes
+(``a.png`` and ``a.jpg``); the run goes on.
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ from src.datasets.image_io import decode_image, encode_jpeg  # noqa: E402
 logger = logging.getLogger("rotate_photos")
 
 JPEG_QUALITY = 92
-COUNT_KEYS = ("images", "rotated", "already_rotated", "unreadable")
+COUNT_KEYS = ("images", "rotated", "already_rotated", "unreadable", "name_clash")
+MANIFEST_NAME = "rotations.json"
 
 
 def photo_angle(seed: int, relpath: str, min_angle: float, max_angle: float) -> float:
@@ -106,11 +110,18 @@ def rotate_folder(image_dir: str, output_dir: str, *, min_angle: float = 5.0, ma
     relpaths = find_images(image_dir)
     if not relpaths:
         raise ValueError(f"--image_dir {image_dir}: no images (.jpg, .jpeg, .png, .bmp)")
+    settings = {"seed": seed, "min_angle": float(min_angle), "max_angle": float(max_angle)}
+    manifest_path = os.path.join(output_dir, MANIFEST_NAME)
+    _check_earlier_settings(manifest_path, settings)
     counts = collections.Counter({key: 0 for key in COUNT_KEYS})
     counts["images"] = len(relpaths)
     angles, jobs = {}, []
     for relpath in relpaths:
         out = output_relpath(relpath)
+        if out in angles:
+            counts["name_clash"] += 1
+            logger.warning("skipped: %s: its output %s is taken by another photo", relpath, out)
+            continue
         angles[out] = round(photo_angle(seed, relpath, min_angle, max_angle), 3)
         destination = os.path.join(output_dir, out)
         if os.path.exists(destination):
@@ -132,8 +143,23 @@ def rotate_folder(image_dir: str, output_dir: str, *, min_angle: float = 5.0, ma
             pool.close()
             pool.join()
     written = {out: angle for out, angle in angles.items() if os.path.exists(os.path.join(output_dir, out))}
-    write_text_atomic(os.path.join(output_dir, "rotations.json"), json.dumps(written, indent=0, sort_keys=True))
+    write_text_atomic(manifest_path, json.dumps({**settings, "angles": written}, indent=0, sort_keys=True))
     return counts
+
+
+def _check_earlier_settings(manifest_path: str, settings: dict) -> None:
+    """Refuses to resume into a folder whose rotations.json was written with other settings."""
+    if not os.path.exists(manifest_path):
+        return
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            earlier = json.load(f)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{manifest_path}: line {error.lineno}: not valid JSON ({error.msg})") from None
+    earlier = {key: earlier.get(key) for key in settings} if isinstance(earlier, dict) else None
+    if earlier != settings:
+        raise ValueError(f"{manifest_path}: written with {earlier}, not {settings}: "
+                         "use another --output_dir or the same settings")
 
 
 def main(argv=None) -> int:

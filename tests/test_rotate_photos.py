@@ -79,6 +79,7 @@ def make_photos(folder):
     (folder / "sub").mkdir(parents=True)
     Image.new("RGB", (200, 120), (200, 30, 30)).save(folder / "sub" / "a.jpg")
     Image.new("RGB", (90, 90), (0, 120, 0)).save(folder / "b.png")
+    Image.new("RGB", (50, 50), (0, 0, 120)).save(folder / "b.bmp")  # its output would be b.jpg too
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
 
 
@@ -92,13 +93,17 @@ def test_cli_rotates_keeps_the_layout_skips_bad_files_and_resumes(tmp_path):
     make_photos(photos)
     result = run("--image_dir", photos, "--output_dir", out, "--min_angle", 10, "--max_angle", 30, "--num_workers", 1)
     assert result.returncode == 0, result.stderr
-    assert "images=3, rotated=2, already_rotated=0, unreadable=1" in result.stderr
-    assert "broken.jpg" in result.stderr
-    angles = json.loads((out / "rotations.json").read_text())
-    assert sorted(angles) == ["b.jpg", "sub/a.jpg"]  # PNG in, JPEG out; the unreadable photo is not listed
-    for name, source_size in (("sub/a.jpg", (200, 120)), ("b.jpg", (90, 90))):
+    assert "images=4, rotated=2, already_rotated=0, unreadable=1, name_clash=1" in result.stderr
+    assert "broken.jpg" in result.stderr and "b.png: its output b.jpg is taken by another photo" in result.stderr
+    manifest = json.loads((out / "rotations.json").read_text())
+    assert {key: manifest[key] for key in ("seed", "min_angle", "max_angle")} == {
+        "seed": 0, "min_angle": 10.0, "max_angle": 30.0}
+    angles = manifest["angles"]
+    # BMP in (sorted first), JPEG out; the clashing PNG and the unreadable photo are not listed.
+    assert sorted(angles) == ["b.jpg", "sub/a.jpg"]
+    for name, source_size in (("sub/a.jpg", (200, 120)), ("b.jpg", (50, 50))):
         angle = angles[name]
-        assert 10 <= abs(angle) <= 30 and angle == round(rp.photo_angle(0, name.replace("b.jpg", "b.png"), 10, 30), 3)
+        assert 10 <= abs(angle) <= 30 and angle == round(rp.photo_angle(0, name.replace("b.jpg", "b.bmp"), 10, 30), 3)
         s = rp.inner_scale(*source_size, angle)
         with Image.open(out / name) as image:
             assert image.format == "JPEG"
@@ -106,9 +111,14 @@ def test_cli_rotates_keeps_the_layout_skips_bad_files_and_resumes(tmp_path):
     before = (out / "b.jpg").stat().st_mtime_ns
     again = run("--image_dir", photos, "--output_dir", out, "--min_angle", 10, "--max_angle", 30, "--num_workers", 1)
     assert again.returncode == 0, again.stderr
-    assert "images=3, rotated=0, already_rotated=2, unreadable=1" in again.stderr
+    assert "images=4, rotated=0, already_rotated=2, unreadable=1, name_clash=1" in again.stderr
     assert (out / "b.jpg").stat().st_mtime_ns == before
-    assert json.loads((out / "rotations.json").read_text()) == angles
+    assert json.loads((out / "rotations.json").read_text()) == manifest
+    # Other settings into the same folder: refused, nothing written.
+    other = run("--image_dir", photos, "--output_dir", out, "--min_angle", 10, "--max_angle", 35, "--num_workers", 1)
+    assert other.returncode == 2 and len(other.stderr.strip().splitlines()) == 1
+    assert other.stderr.startswith(f"error: {out / 'rotations.json'}: written with ") and "max_angle': 35.0" in other.stderr
+    assert json.loads((out / "rotations.json").read_text()) == manifest
     assert not [name for name in os.listdir(out) if name.startswith(".")]  # no temporary files left
 
 
