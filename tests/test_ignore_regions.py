@@ -222,9 +222,15 @@ def test_augment_turns_partly_cropped_faces_into_ignore_regions():
         inter = (np.clip(np.minimum(grid[:, 2:], window[2:]) - np.maximum(grid[:, :2], window[:2]), 0, None)
                  .prod(axis=1))
         visible = inter / 0.04
+        # Windows and boxes sit on the 1/200 pixel grid, so a face can be exactly 0.4 or 0.6
+        # inside; such ties may fall either way in float32, so they count on both sides.
+        def at_least(threshold):
+            return int(np.sum(visible >= threshold + 1e-4)), int(np.sum(visible > threshold - 1e-4))
         assert up_ignore.shape == (0, 4)
-        assert faces.shape[0] == int(np.sum(visible >= 0.6 - 1e-6))
-        assert ignore.shape[0] == int(np.sum((visible > 0) & (visible < 0.6 - 1e-6)))
-        assert up_faces.shape[0] == int(np.sum(visible >= 0.4 - 1e-6))
+        low, high = at_least(0.6)
+        assert low <= faces.shape[0] <= high
+        assert faces.shape[0] + ignore.shape[0] == int(np.sum(visible > 1e-4))
+        low, high = at_least(0.4)
+        assert low <= up_faces.shape[0] <= high
         moved += ignore.shape[0]
     assert moved > 0
