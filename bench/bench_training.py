@@ -68,7 +68,8 @@ def end_to_end(config, steps, warmup=10):
         dataset = build_dataset(inp.train_dataset, training=True, batch_size=inp.batch_size,
                                 image_size=inp.image_size, seed=0, repeat=True,
                                 shuffle_buffer=inp.shuffle_buffer,
-                                partial_face_ignore_below=inp.partial_face_ignore_below)
+                                partial_face_ignore_below=inp.partial_face_ignore_below,
+                                face_box_top_extension=inp.face_box_top_extension)
         iterator = iter(dataset)
 
         def run(batch):

@@ -67,6 +67,9 @@ class InputConfig:
     # face less inside is dropped, i.e. trained as background). A number v in (0, 1]: faces less
     # than v inside the crop become ignore regions (src/input_pipeline/augmentations.py).
     partial_face_ignore_below: Optional[float]
+    # 0: face boxes as labelled. A number f in (0, 1]: every face box's top edge moves up by f of
+    # its height before augmentation (the forehead; src/input_pipeline/augmentations.py).
+    face_box_top_extension: float
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,8 @@ def _validate(config, path):
     if config.input.partial_face_ignore_below is not None:
         check("input.partial_face_ignore_below", config.input.partial_face_ignore_below, unit_open_closed,
               "must be null or in (0, 1]")
+    check("input.face_box_top_extension", config.input.face_box_top_extension, lambda f: 0 <= f <= 1,
+          "must be in [0, 1]")
 
     check("matching.threshold", config.matching.threshold, unit_open_closed, "must be in (0, 1]")
     o = config.ohem

@@ -232,6 +232,7 @@ def _training_dataset(config, role):
                             image_size=config.input.image_size, seed=tc.seed, repeat=True,
                             shuffle_buffer=config.input.shuffle_buffer,
                             partial_face_ignore_below=config.input.partial_face_ignore_below,
+                            face_box_top_extension=config.input.face_box_top_extension,
                             deterministic=tc.seed is not None)
     if role.multi_worker:
         role.info("multi-worker input: every worker reads and augments all training shards and "

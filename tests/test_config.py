@@ -89,6 +89,8 @@ def _set(group, key, value):
     ("input", "shuffle_buffer", 0, "must be positive"),
     ("input", "partial_face_ignore_below", 0.0, "must be null or in (0, 1]"),
     ("input", "partial_face_ignore_below", 1.5, "must be null or in (0, 1]"),
+    ("input", "face_box_top_extension", -0.1, "must be in [0, 1]"),
+    ("input", "face_box_top_extension", 1.5, "must be in [0, 1]"),
     ("input", "image_size", [1024, 0], "must be [height, width] of positive integers"),
     ("matching", "threshold", 0.0, "must be in (0, 1]"),
     ("matching", "threshold", 1.5, "must be in (0, 1]"),

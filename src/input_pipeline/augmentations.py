@@ -443,6 +443,28 @@ def split_partial_faces(boxes, window, min_visible):
     return faces, partial
 
 
+def extend_box_tops(boxes, fraction):
+    """Moves every box's top edge up by ``fraction`` of its height, stopping at the image top.
+
+    A label-convention step, not an augmentation: the teacher's boxes start at the eyebrows,
+    while FDDB's ellipses (and face crops people expect) include the forehead. With
+    ``fraction`` 0.2 a box [ymin, xmin, ymax, xmax] becomes
+    [max(ymin - 0.2 (ymax - ymin), 0), xmin, ymax, xmax]: the chin stays where it was.
+
+    Args:
+        boxes: a float32 tensor of shape [N, 4], normalized ymin, xmin, ymax, xmax.
+        fraction: a Python float >= 0 (0 returns ``boxes`` itself).
+
+    Returns:
+        a float32 tensor of shape [N, 4].
+    """
+    if fraction == 0:
+        return boxes
+    ymin, xmin, ymax, xmax = tf.unstack(boxes, num=4, axis=1)
+    ymin = tf.maximum(ymin - float(fraction) * (ymax - ymin), 0.0)
+    return tf.stack([ymin, xmin, ymax, xmax], axis=1)
+
+
 def crop_faces_and_ignore_boxes(boxes, ignore_boxes, window, cropped, partial_face_ignore_below=None):
     """Faces and ignore regions after the crop (the same rules in ``augment`` and the fused
     JPEG pipeline).

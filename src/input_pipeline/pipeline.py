@@ -167,7 +167,7 @@ def _as_element(image, boxes, ignore_boxes, filename):
 
 def build_dataset(filenames, *, training, batch_size, image_size, deterministic=False,
                   seed=None, repeat=False, shuffle_buffer=1000, augment=True,
-                  skip_bad_examples=False, partial_face_ignore_below=None):
+                  skip_bad_examples=False, partial_face_ignore_below=None, face_box_top_extension=0.0):
     """Builds the input pipeline over tfrecord shards.
 
     Training (``training=True``): shuffles the shard files and the examples, reads shards
@@ -195,6 +195,9 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
         partial_face_ignore_below: None for the upstream crop rule, or a float in (0, 1]:
             faces less visible than that after the random crop become ignore regions
             (``augmentations.crop_faces_and_ignore_boxes``; training only).
+        face_box_top_extension: a float >= 0: every face box's top edge moves up by this
+            fraction of its height before the crop (``augmentations.extend_box_tops``;
+            training only; 0: the boxes as labelled). Ignore regions are left as they are.
 
     Returns:
         a tf.data.Dataset of dicts as described in the module docstring.
@@ -216,6 +219,8 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
         _check_positive_int('image_size entries', value)
     image_size = tuple(int(value) for value in image_size)
     _check_positive_int('shuffle_buffer', shuffle_buffer)
+    if not 0 <= face_box_top_extension <= 1:
+        raise ValueError(f'face_box_top_extension must be in [0, 1], got {face_box_top_extension!r}')
     if deterministic and seed is None:
         raise ValueError('deterministic=True needs a seed (an int)')
     base_seed = seed if seed is not None else random.SystemRandom().randrange(_SEED_RANGE)
@@ -224,13 +229,14 @@ def build_dataset(filenames, *, training, batch_size, image_size, deterministic=
 
     def make_example(index, serialized):
         example = parse_example(serialized)
+        boxes = augmentations.extend_box_tops(example['boxes'], face_box_top_extension)
         if augment:
             image, boxes, ignore_boxes = decode_crop_and_augment(
-                example['image'], example['boxes'], image_size, element_seed(base_seed, index),
+                example['image'], boxes, image_size, element_seed(base_seed, index),
                 example['ignore_boxes'], partial_face_ignore_below)
         else:
             image = augmentations.resize(_decode(example['image']), image_size)
-            boxes, ignore_boxes = example['boxes'], example['ignore_boxes']
+            ignore_boxes = example['ignore_boxes']
         return _as_element(image, boxes, ignore_boxes, example['filename'])
 
     dataset = tf.data.Dataset.from_tensor_slices(files)
