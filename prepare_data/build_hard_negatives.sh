@@ -10,6 +10,8 @@
 # with seed 4 to mosaics_negs2, shards to shards/negs2 (outside stage 7's glob, shards/[th]*).
 # ROUND = 3 mines with stage 15 (configs/realfaces_stage16.json): crops to negatives_stage15, mosaics with
 # seed 5 to mosaics_negs3, shards to shards/mined3 (outside the glob shards/[thn]* of stages 11-15).
+# ROUND = 4 mines with stage 16 (configs/realfaces_stage17.json): negatives_stage16, seed 6, mosaics_negs4,
+# shards to shards_round4/mined4 (outside stage 16's glob, shards/[thmn]*).
 set -euo pipefail
 R=${1:?usage: $0 REALFACES_DIR MODEL_PB [OUT_DIR] [ROUND]}
 MODEL=${2:?usage: $0 REALFACES_DIR MODEL_PB [OUT_DIR] [ROUND]}
@@ -18,7 +20,8 @@ case "${4:-1}" in
   1) NEG=$OUT/negatives; MOSAICS=$OUT/mosaics_negs; SEED=2; SHARDS=$OUT/shards/hardneg/mosaics_negs ;;
   2) NEG=$OUT/negatives_stage7; MOSAICS=$OUT/mosaics_negs2; SEED=4; SHARDS=$OUT/shards/negs2/mosaics_negs2 ;;
   3) NEG=$OUT/negatives_stage15; MOSAICS=$OUT/mosaics_negs3; SEED=5; SHARDS=$OUT/shards/mined3/mosaics_negs3 ;;
-  *) echo "error: ROUND must be 1, 2 or 3, got $4" >&2; exit 2 ;;
+  4) NEG=$OUT/negatives_stage16; MOSAICS=$OUT/mosaics_negs4; SEED=6; SHARDS=$OUT/shards_round4/mined4/mosaics_negs4 ;;
+  *) echo "error: ROUND must be 1, 2, 3 or 4, got $4" >&2; exit 2 ;;
 esac
 L=$OUT/labels
 cd "$(dirname "$0")/.."
@@ -31,7 +34,7 @@ py prepare_data/mine_negatives.py --model "$MODEL" --output_dir "$NEG" --min_sco
   --sources "$R/helmet_scenes/images:$L/helmet_scenes" --sources "$R/mask_scenes/images:$L/mask_scenes" \
   --sources "$R/lfw:$L/lfw" --sources "$R/portraits:$L/portraits"
 
-# 2. Mosaics as in build_realfaces.sh (seed 2; round 2: 4; round 3: 5), each with 1-4 mined crops pasted away from every face.
+# 2. Mosaics as in build_realfaces.sh (seed 2; rounds 2-4: 4, 5, 6), each with 1-4 mined crops pasted away from every face.
 py prepare_data/make_mosaics.py --output_dir "$MOSAICS" --num_images 3000 --size 640 --seed "$SEED" \
   --negatives "$NEG" --negative_fraction 1.0 \
   --tiles "$R/lfw:$L/lfw:1.0" --tiles "$R/portraits:$L/portraits:1.0" --tiles "$R/ffhq_masked/images:$L/ffhq_masked:0.3" \

@@ -23,6 +23,7 @@ are recognised: the scope is found from where `conv1/weights` sits and stripped.
 import dataclasses
 import logging
 import os
+import uuid
 from typing import Optional, Tuple
 
 import numpy as np
@@ -342,15 +343,43 @@ def write_upstream_checkpoint(model, prefix, global_step=None):
     values = {name: variable.numpy() for name, variable in model.named_variables().items()}
     if global_step is not None:
         values[GLOBAL_STEP_NAME] = np.int64(global_step)
-    folder = os.path.dirname(os.path.abspath(prefix))
+    return write_checkpoint(values, prefix)
+
+
+def write_checkpoint(values, prefix):
+    """Writes named arrays as a TF1 (V2 format) checkpoint, atomically.
+
+    The two files are first written under a hidden temporary prefix in the same folder, then
+    renamed: the data file first, the index last, so an interrupted run never leaves a
+    readable but incomplete checkpoint at `prefix`, and an existing one is replaced only by a
+    complete new one.
+
+    Args:
+        values: dict, variable name -> numpy array (any shape; global_step a scalar int64).
+        prefix: str, the checkpoint prefix; the files are ``prefix.index`` and
+            ``prefix.data-00000-of-00001``. The folder is created if needed.
+
+    Returns:
+        str, the prefix written.
+    """
+    folder, name = os.path.split(os.path.abspath(prefix))
     os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    data_suffix, index_suffix = ".data-00000-of-00001", ".index"
     graph = tf.Graph()
-    with graph.as_default():
-        variables = {name: tf.compat.v1.Variable(value, name=name) for name, value in values.items()}
-        saver = tf.compat.v1.train.Saver(var_list=variables, write_version=tf.compat.v1.train.SaverDef.V2)
-        with tf.compat.v1.Session(graph=graph) as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            saver.save(session, prefix, write_meta_graph=False, write_state=False)
+    try:
+        with graph.as_default():
+            variables = {key: tf.compat.v1.Variable(value, name=key) for key, value in values.items()}
+            saver = tf.compat.v1.train.Saver(var_list=variables, write_version=tf.compat.v1.train.SaverDef.V2)
+            with tf.compat.v1.Session(graph=graph) as session:
+                session.run(tf.compat.v1.global_variables_initializer())
+                saver.save(session, tmp, write_meta_graph=False, write_state=False)
+        os.replace(tmp + data_suffix, prefix + data_suffix)
+        os.replace(tmp + index_suffix, prefix + index_suffix)
+    finally:
+        for suffix in (data_suffix, index_suffix):
+            if os.path.lexists(tmp + suffix):
+                os.remove(tmp + suffix)
     return prefix
 
 
