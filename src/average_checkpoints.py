@@ -32,9 +32,6 @@ if __package__ in (None, ""):
 
 from src.cli import UserError, add_debug_flag, import_tensorflow, report_errors  # noqa: E402
 
-GLOBAL_STEP_NAME = "global_step"  # the name src/upstream_checkpoint.py uses (not imported from there: it loads TensorFlow)
-
-
 def _read(prefix, tf):
     """name -> numpy array of every tensor in the checkpoint at `prefix`."""
     if not tf.io.gfile.exists(prefix + ".index"):
@@ -64,6 +61,7 @@ def average_checkpoints(prefixes):
     if len(prefixes) < 2:
         raise UserError(f"need at least two checkpoints to average, got {len(prefixes)}")
     tf = import_tensorflow()
+    from src.upstream_checkpoint import GLOBAL_STEP_NAME
     first_prefix = prefixes[0]
     tables = [_read(prefix, tf) for prefix in prefixes]
     first = tables[0]
@@ -108,7 +106,7 @@ def main(argv=None):
     if os.path.exists(args.output + ".index") and not args.overwrite:
         raise UserError(f"{args.output}: a checkpoint already exists there; pass --overwrite to replace it")
     values = average_checkpoints(args.checkpoints)
-    from src.upstream_checkpoint import write_checkpoint
+    from src.upstream_checkpoint import GLOBAL_STEP_NAME, write_checkpoint
     write_checkpoint(values, args.output)
     step = values.get(GLOBAL_STEP_NAME)
     print(f"wrote {args.output}: the average of {len(args.checkpoints)} checkpoints, {len(values)} tensors"

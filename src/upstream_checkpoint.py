@@ -23,11 +23,12 @@ are recognised: the scope is found from where `conv1/weights` sits and stripped.
 import dataclasses
 import logging
 import os
-import uuid
 from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
+
+from src.atomic_io import temporary_sibling
 
 logger = logging.getLogger(__name__)
 
@@ -362,9 +363,8 @@ def write_checkpoint(values, prefix):
     Returns:
         str, the prefix written.
     """
-    folder, name = os.path.split(os.path.abspath(prefix))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    tmp = temporary_sibling(prefix)
     data_suffix, index_suffix = ".data-00000-of-00001", ".index"
     graph = tf.Graph()
     try:
