@@ -27,7 +27,8 @@ convolutions then run in bfloat16, much faster on CPUs with bfloat16 units (Inte
 AVX512_BF16) and slower on CPUs without them. Only this detector's graph is rewritten; no
 process-wide switch is set. `'auto'` chooses bfloat16 when TensorFlow runs on the CPU and
 the CPU has AMX-BF16 or AVX512_BF16 (read from /proc/cpuinfo on Linux), float32 otherwise;
-the choice is in the `precision` attribute and logged.
+the choice is in the `precision` attribute and logged. On CPUs without AVX-512 TensorFlow's
+pass leaves the graph in float32; `'bfloat16'` then runs float32 and says so.
 """
 import collections
 import logging
@@ -109,7 +110,8 @@ class FaceDetector:
             precision: 'float32' (default, the graph as frozen), 'bfloat16' (the graph's
                 convolutions rewritten to bfloat16: faster on CPUs with AMX / AVX512_BF16) or
                 'auto' (bfloat16 on such CPUs, else float32). The resolved choice is the
-                `precision` attribute.
+                `precision` attribute: 'float32' (with a warning) when 'bfloat16' is asked for
+                on a CPU where TensorFlow's bfloat16 pass does not rewrite (no AVX-512).
             specialise_after: int >= 1 or None (keyword only). In bfloat16, an input size that
                 comes this many calls in a row gets a graph specialised to it (see the class
                 docstring); 1 specialises at once (a camera that runs for hours), None never.
@@ -137,7 +139,7 @@ class FaceDetector:
         self.model_path = model_path
         self.precision = resolve_precision(precision)
         if self.precision == 'bfloat16':
-            graph_def = _rewrite_to_bfloat16(graph_def)
+            graph_def, self.precision = _bfloat16_where_supported(graph_def, model_path)
         wrapped, pruned = _prune_graph(graph_def, model_path)
         self._pruned = pruned
         frontier = shape_frontier(graph_def)
@@ -430,6 +432,27 @@ def _rewrite_to_bfloat16(graph_def):
     rewriter.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
     rewriter.optimizers.extend(['auto_mixed_precision_onednn_bfloat16'])
     return _merge_uint8_casts(tf_optimizer.OptimizeGraph(config, meta_graph))
+
+
+def _bfloat16_where_supported(graph_def, model_path):
+    """(graph_def, precision): the bfloat16 rewrite and 'bfloat16', or the graph unchanged and 'float32'.
+
+    TensorFlow's oneDNN bfloat16 pass rewrites only on CPUs with AVX-512 (or AVX-NE-CONVERT);
+    elsewhere (e.g. AVX2-only CPUs) it returns the graph in float32, so 'bfloat16' would be a
+    name for float32. That case is logged and reported as 'float32'.
+    """
+    rewritten = _rewrite_to_bfloat16(graph_def)
+    if _computes_in_bfloat16(rewritten):
+        return rewritten, 'bfloat16'
+    _LOG.warning("%s: bfloat16 requested, but TensorFlow's oneDNN bfloat16 pass does not rewrite graphs "
+                 "on this CPU (it needs AVX-512); running float32", model_path)
+    return graph_def, 'float32'
+
+
+def _computes_in_bfloat16(graph_def):
+    """True if any node of `graph_def` (tf.compat.v1.GraphDef) has a bfloat16 type attribute."""
+    bfloat16 = tf.bfloat16.as_datatype_enum
+    return any(value.type == bfloat16 for node in graph_def.node for value in node.attr.values())
 
 
 # Ops that read only their input's shape (any dtype).

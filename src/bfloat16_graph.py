@@ -6,6 +6,8 @@ the convolutions run in bfloat16, then merges the image's two casts into one (se
 `merge_uint8_casts`). It is local to that graph: no process-wide option is set. bfloat16 is
 fast on CPUs with bfloat16 units (Intel AMX-BF16 or AVX512_BF16) and slow on others;
 `resolve_precision('auto')` picks it only where the CPU has them and no GPU runs the graph.
+On CPUs without AVX-512 the pass leaves the graph in float32: `bfloat16_where_supported`
+then keeps the graph as it is and reports 'float32'.
 
 face_detector.py (the file users copy, numpy and TensorFlow only) holds the same code on
 purpose, as it holds the loader of src/frozen_graph.py; tests/test_bfloat16_graph.py checks
@@ -81,6 +83,27 @@ def rewrite_to_bfloat16(graph_def):
     rewriter.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
     rewriter.optimizers.extend(["auto_mixed_precision_onednn_bfloat16"])
     return merge_uint8_casts(tf_optimizer.OptimizeGraph(config, meta_graph))
+
+
+def bfloat16_where_supported(graph_def, model_path):
+    """(graph_def, precision): the bfloat16 rewrite and "bfloat16", or the graph unchanged and "float32".
+
+    TensorFlow's oneDNN bfloat16 pass rewrites only on CPUs with AVX-512 (or AVX-NE-CONVERT);
+    elsewhere (e.g. AVX2-only CPUs) it returns the graph in float32, so "bfloat16" would be a
+    name for float32. That case is logged and reported as "float32".
+    """
+    rewritten = rewrite_to_bfloat16(graph_def)
+    if computes_in_bfloat16(rewritten):
+        return rewritten, "bfloat16"
+    logger.warning("%s: bfloat16 requested, but TensorFlow's oneDNN bfloat16 pass does not rewrite graphs "
+                   "on this CPU (it needs AVX-512); running float32", model_path)
+    return graph_def, "float32"
+
+
+def computes_in_bfloat16(graph_def):
+    """True if any node of `graph_def` (tf.compat.v1.GraphDef) has a bfloat16 type attribute."""
+    bfloat16 = tf.bfloat16.as_datatype_enum
+    return any(value.type == bfloat16 for node in graph_def.node for value in node.attr.values())
 
 
 def merge_uint8_casts(graph_def):

@@ -22,7 +22,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from src.bfloat16_graph import resolve_precision, rewrite_to_bfloat16
+from src.bfloat16_graph import bfloat16_where_supported, resolve_precision
 from src.export import NODE_NAMES, OUTPUT_KEYS
 
 _IMPORT_SCOPE = "import"
@@ -98,7 +98,9 @@ class FrozenGraphDetector:
         self.precision = resolve_precision(precision)
         graph_def = read_graph_def(path)
         _check_nodes(graph_def, path)
-        self._function = _prune(rewrite_to_bfloat16(graph_def) if self.precision == "bfloat16" else graph_def)
+        if self.precision == "bfloat16":
+            graph_def, self.precision = bfloat16_where_supported(graph_def, path)
+        self._function = _prune(graph_def)
 
     def run(self, images):
         """The graph's raw outputs for a batch.

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from face_detector import FaceDetector
 from tests import tf1_graph
+from tests.cpu_features import REWRITES_BFLOAT16, knows_cpu_flags, needs_bfloat16_rewrite
 
 MAX_BOXES = 20
 
@@ -410,6 +411,7 @@ def test_auto_precision_follows_the_cpu(tmp_path, monkeypatch, caplog):
         FaceDetector(SHIPPED_MODEL, precision='half')
 
 
+@needs_bfloat16_rewrite
 def test_bfloat16_rewrites_only_its_own_graph_and_agrees():
     import skimage.data
     image = skimage.data.astronaut()
@@ -445,6 +447,7 @@ def exported_model(tmp_path_factory):
     return path
 
 
+@needs_bfloat16_rewrite
 def test_bfloat16_rewrite_casts_the_image_once(exported_model, monkeypatch):
     # The mixed precision pass leaves Cast(uint8 -> float32) -> Cast(float32 -> bfloat16) on the
     # full-size image; the detector merges them into one Cast(uint8 -> bfloat16), same values.
@@ -499,6 +502,7 @@ def _place(image, offset):
     return out
 
 
+@needs_bfloat16_rewrite
 def test_a_repeated_size_gets_a_specialised_bfloat16_graph_with_the_same_detections(monkeypatch):
     import skimage.data
 
@@ -542,6 +546,20 @@ def test_a_repeated_size_gets_a_specialised_bfloat16_graph_with_the_same_detecti
         with pytest.raises(ValueError, match='specialise_after must be an int >= 1 or None, got'):
             fresh.specialise_after = bad
     assert fresh.specialise_after == 1
+
+
+@knows_cpu_flags
+def test_bfloat16_on_this_cpu_is_real_or_reported_as_float32():
+    # Where the pass cannot rewrite (no AVX-512), 'bfloat16' is float32 bit for bit and says so;
+    # where it can, the detections really differ in the last bits.
+    import skimage.data
+    image = skimage.data.astronaut()
+    asked = FaceDetector(SHIPPED_MODEL, precision='bfloat16')
+    assert asked.precision == ('bfloat16' if REWRITES_BFLOAT16 else 'float32')
+    got = asked(image, score_threshold=0.05)
+    want = FaceDetector(SHIPPED_MODEL)(image, score_threshold=0.05)
+    assert len(want[1]) > 0
+    assert (len(got[1]) == len(want[1]) and np.array_equal(got[1], want[1])) == (not REWRITES_BFLOAT16)
 
 
 def test_fast_call_gives_the_concrete_functions_outputs_and_falls_back():

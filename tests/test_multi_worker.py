@@ -16,7 +16,8 @@ What it checks:
   non-chief's temporary checkpoint folders are gone (each worker has its own TMPDIR, left
   empty). The chief warns once that 2 images per replica are too few for batch norm.
 * The weights, batch-norm moving statistics and optimizer slots of the chief's checkpoint
-  equal those of a single-process (default strategy) run on the same global batches.
+  after step 2 equal those of a single-process (default strategy) run on the same global
+  batches, to float32 rounding (see below for why step 2).
 * Resuming, through train.py on both workers: 2 more steps. Both restore the chief's
   checkpoint (the trainer stops unless all workers are at the same step), the chief logs
   steps 7 and 8 only, both end at step 8, the chief's latest checkpoint is ckpt-8 with step 8,
@@ -33,13 +34,23 @@ the same pipeline and keeps its part of each global batch), so worker 0 trains o
 half, worker 1 on the second. A wrong split (both workers the same pair of steps, or
 [x, x] / [y, y]) would not match the reference.
 
-Tolerance: float32 rounding only (the two workers' gradients are summed by an all-reduce,
-the one process sums over its batch of four in another order, and batch-norm moments over
-two images differ from those over [x, y, x, y] in the last bits). Measured on this machine
-after 6 steps: weights and optimizer slots (values up to ~5) differ by at most 5.0e-6, while
-they moved by up to 5.8e-2 from step 2 to 6; compared with an absolute tolerance of 2e-5.
-Batch-norm moving statistics (values up to ~3, computed from those slightly different
-weights) differ by at most 3.0e-5 and moved by up to 2.0; compared with 1e-4.
+Which steps are compared, and the tolerance. The two workers' gradients are summed by an
+all-reduce, the one process sums over its batch of four in another order, and batch-norm
+moments over two images differ from those over [x, y, x, y] in the last bits: float32
+rounding. Step 1 starts from identical weights, so after steps 1 and 2 the runs differ by the
+rounding of one or two updates. Later steps do not stay that close on every CPU: SGD amplifies
+the difference (a ReLU gate or a max-pool argmax between two values within rounding of each
+other flips, and that gradient entry changes by O(1), not O(eps)), and which values flip
+depends on the CPU's kernels. Measured: losses 10.39030 vs 10.39349 at step 3 on an
+AVX-512/AMX CPU, 9.7394 vs 9.6940 at step 6 on an AVX2-only one. So the numbers are compared
+at COMPARED_STEP = 2 (losses of steps 1-2 to rtol 1e-5; the checkpoint ckpt-2), and steps
+3-6 check the mechanics (same steps, same losses on both workers, chief-only writes, resume).
+For the same reason OHEM mines every anchor here (ranking negatives by loss is a discrete
+choice of the same kind): see write_recipe. Measured on an AVX-512/AMX CPU and with oneDNN
+limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2): weights and optimizer slots (values up to ~5)
+differ by at most 4.8e-7 and 2.8e-7 after step 2, while they moved by up to 4.8e-2 from step 1
+to 2; compared with an absolute tolerance of 2e-5. Batch-norm moving statistics (values up to
+~3) differ by at most 2.3e-6 and 2.4e-6, and moved by up to 0.32; compared with 1e-4.
 """
 import json
 import os
@@ -53,9 +64,11 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, RESUMED_STEPS = 6, 8
-ATOL = 2e-5  # weights and optimizer slots, values up to ~5 (measured: at most 5.0e-6)
-ATOL_STATISTICS = 1e-4  # batch-norm moving statistics, values up to ~3 (measured: at most 3.0e-5)
+ATOL = 2e-5  # weights and optimizer slots, values up to ~5 (measured: at most 4.8e-7)
+ATOL_STATISTICS = 1e-4  # batch-norm moving statistics, values up to ~3 (measured: at most 2.4e-6)
 TIMEOUT_S = 300  # per phase; both workers are killed when it is exceeded
+COMPARED_STEP = 2  # see "Which steps are compared" above
+ALL_ANCHORS = 1000  # more than the 341 anchors of a 128x128 image
 
 
 def free_ports(count):
@@ -77,7 +90,10 @@ def write_recipe(path, data_dir, model_dir, strategy, eval_every):
     with open(path) as f:
         recipe = json.load(f)
     recipe["input"].update(image_size=[128, 128], batch_size=4)
-    recipe["training"].update(strategy=strategy, num_steps=STEPS, log_every=1, checkpoint_every=2,
+    # Every anchor mined (341 anchors at 128x128, no suppression): see "Which steps are compared".
+    recipe["ohem"].update(num_hard_examples=ALL_ANCHORS, nms_threshold=1.0,
+                          max_negatives_per_positive=float(ALL_ANCHORS), min_negatives_per_image=ALL_ANCHORS)
+    recipe["training"].update(strategy=strategy, num_steps=STEPS, log_every=1, checkpoint_every=1,
                               max_checkpoints=10, num_eval_images=2)
     with open(path, "w") as f:
         json.dump(recipe, f)
@@ -205,8 +221,9 @@ def test_two_workers_train_like_one_process_and_resume(tmp_path):
         assert result["step"] == STEPS, result["log"][-3000:]
     assert [s for s, _ in chief["losses"]] == list(range(1, STEPS + 1))
     assert chief["losses"] == worker["losses"]  # the same reduced values on both
-    np.testing.assert_allclose([loss for _, loss in chief["losses"]], [loss for _, loss in reference["losses"]],
-                               rtol=1e-5)
+    np.testing.assert_allclose([loss for _, loss in chief["losses"][:COMPARED_STEP]],
+                               [loss for _, loss in reference["losses"][:COMPARED_STEP]], rtol=1e-5)
+    assert np.all(np.isfinite([loss for _, loss in chief["losses"] + reference["losses"]]))
     assert chief["eval"] and not worker["eval"] and not reference["eval"]
 
     # Who wrote and logged what.
@@ -217,7 +234,7 @@ def test_two_workers_train_like_one_process_and_resume(tmp_path):
     assert "image(s) per replica" not in worker["log"] + reference["log"]  # reference: 4 per replica
     assert "multi-worker input: every worker reads and augments all training shards" in chief["log"]
     expected = {"checkpoint", "train", "eval"} | {
-        f"ckpt-{n}.{ext}" for n in range(2, STEPS + 1, 2) for ext in ("index", "data-00000-of-00001")}
+        f"ckpt-{n}.{ext}" for n in range(1, STEPS + 1) for ext in ("index", "data-00000-of-00001")}
     assert set(os.listdir(model_dir)) == expected
     assert len(os.listdir(os.path.join(model_dir, "train"))) == 1  # the chief's events file only
     assert len(os.listdir(os.path.join(model_dir, "eval"))) == 1
@@ -225,11 +242,12 @@ def test_two_workers_train_like_one_process_and_resume(tmp_path):
         assert os.listdir(p.tmp) == [], p.name  # no temporary checkpoint folder left
 
     # The chief's checkpoint equals the one-process run's.
-    worst, moved = compare_checkpoints(os.path.join(model_dir, f"ckpt-{STEPS}"),
-                                       os.path.join(ref_dir, f"ckpt-{STEPS}"), os.path.join(ref_dir, "ckpt-2"))
+    worst, moved = compare_checkpoints(os.path.join(model_dir, f"ckpt-{COMPARED_STEP}"),
+                                       os.path.join(ref_dir, f"ckpt-{COMPARED_STEP}"),
+                                       os.path.join(ref_dir, f"ckpt-{COMPARED_STEP - 1}"))
     for kind, tolerance in (("weights and slots", ATOL), ("moving statistics", ATOL_STATISTICS)):
-        print(f"{kind}: max |two workers - one process| after {STEPS} steps {worst[kind]:.2e} "
-              f"(tolerance {tolerance:.0e}); largest change from step 2 to {STEPS}: {moved[kind]:.2e}")
+        print(f"{kind}: max |two workers - one process| after {COMPARED_STEP} steps {worst[kind]:.2e} "
+              f"(tolerance {tolerance:.0e}); largest change from step {COMPARED_STEP - 1}: {moved[kind]:.2e}")
         assert worst[kind] <= tolerance, (kind, worst[kind])
         assert moved[kind] > 100 * tolerance, (kind, moved[kind])  # a real update, far above it
     for name, value in chief["weights"].items():  # both workers hold the same weights
@@ -251,7 +269,7 @@ def test_two_workers_train_like_one_process_and_resume(tmp_path):
     assert latest == os.path.join(model_dir, f"ckpt-{RESUMED_STEPS}")
     assert int(checkpoint_values(latest)["step/.ATTRIBUTES/VARIABLE_VALUE"]) == RESUMED_STEPS
     assert set(os.listdir(model_dir)) == expected | {
-        f"ckpt-{RESUMED_STEPS}.{ext}" for ext in ("index", "data-00000-of-00001")}
+        f"ckpt-{n}.{ext}" for n in range(STEPS + 1, RESUMED_STEPS + 1) for ext in ("index", "data-00000-of-00001")}
     for sub in ("train", "eval"):
         assert len(os.listdir(os.path.join(model_dir, sub))) == 2  # one events file per chief run
     print(f"total: {time.time() - began:.1f} s")
