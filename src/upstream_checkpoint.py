@@ -313,6 +313,11 @@ def load_upstream_frozen_graph(model, path):
             `path` and the variable. The model is unchanged then.
     """
     shapes, dtypes, nodes = _read_frozen_graph(path)
+    if not any(name == ANCHOR_VARIABLE or name.endswith("/" + ANCHOR_VARIABLE) for name in shapes):
+        raise UpstreamCheckpointError(
+            f"{os.fspath(path)}: cannot be read back into weights: it holds no constant named {ANCHOR_VARIABLE!r} "
+            "(a graph written by create_pb.py folds batch norm and merges convolutions, or it is another "
+            "network); convert the checkpoint it was exported from instead")
     report = _match(os.fspath(path), shapes, dtypes, model.named_variables(), every_entry_used=False)
     variables = model.named_variables()
     for name, _ in report.assigned:
@@ -384,15 +389,22 @@ def write_checkpoint(values, prefix):
 
 
 def main(argv=None):
-    """CLI: exports a training checkpoint (train.py's model_dir) in the upstream's format."""
+    """CLI: writes a train.py checkpoint, or an upstream frozen graph's weights, as an upstream-format checkpoint."""
     import argparse
     import sys
     parser = argparse.ArgumentParser(
-        description="Write the weights of a train.py checkpoint as a TF1 checkpoint with the upstream's "
-                    "variable names (loadable with the recipe key init_from_upstream_checkpoint).",
-        epilog="example: python -m src.upstream_checkpoint --checkpoint models/realfaces "
-               "--output model/facebox_weights.ckpt")
-    parser.add_argument("--checkpoint", required=True, help="train.py model_dir (its latest checkpoint) or a checkpoint prefix")
+        description="Write FaceBoxes weights as a TF1 checkpoint with the upstream's variable names (loadable "
+                    "with the recipe key init_from_upstream_checkpoint and save.py --from_upstream_checkpoint), "
+                    "read from a train.py checkpoint or from an upstream frozen graph (.pb) whose batch norm "
+                    "is not folded (its 147 variables are constants under their upstream names).",
+        epilog="examples:\n  python -m src.upstream_checkpoint --checkpoint models/realfaces "
+               "--output model/facebox_weights.ckpt\n  python -m src.upstream_checkpoint --from_frozen_graph "
+               "upstream/facebox.pb --output models/wider/upstream_wider.ckpt",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    source_group = parser.add_mutually_exclusive_group(required=True)
+    source_group.add_argument("--checkpoint", help="train.py model_dir (its latest checkpoint) or a checkpoint prefix")
+    source_group.add_argument("--from_frozen_graph", metavar="GRAPH_PB",
+                              help="an upstream frozen inference graph with unfolded batch norm")
     parser.add_argument("--output", required=True, help="checkpoint prefix to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --output")
     args = parser.parse_args(argv)
@@ -400,11 +412,20 @@ def main(argv=None):
     if os.path.exists(args.output + ".index") and not args.overwrite:
         print(f"error: {args.output}: a checkpoint already exists there; pass --overwrite to replace it", file=sys.stderr)
         return 2
+    model = FaceBoxes()
+    if args.from_frozen_graph:
+        try:
+            load_upstream_frozen_graph(model, args.from_frozen_graph)
+        except UpstreamCheckpointError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        write_upstream_checkpoint(model, args.output)
+        print(f"wrote {args.output} ({len(model.named_variables())} variables from {args.from_frozen_graph})")
+        return 0
     source = tf.train.latest_checkpoint(args.checkpoint) if os.path.isdir(args.checkpoint) else args.checkpoint
     if not source or not tf.io.gfile.exists(source + ".index"):
         print(f"error: {args.checkpoint}: no train.py checkpoint found", file=sys.stderr)
         return 2
-    model = FaceBoxes()
     step = tf.Variable(0, dtype=tf.int64)
     # train.py saves Checkpoint(model=..., optimizer=..., step=...); the optimizer is not needed.
     tf.train.Checkpoint(model=model, step=step).read(source).assert_existing_objects_matched().expect_partial()

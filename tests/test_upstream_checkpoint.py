@@ -307,6 +307,33 @@ def test_frozen_graph_constants_load_like_the_checkpoint(upstream, converted, tm
         load_upstream_frozen_graph(FaceBoxes(seed=13), path)
 
 
+def test_cli_writes_a_frozen_graphs_weights_as_a_checkpoint_and_refuses_a_folded_graph(
+        upstream, converted, tmp_path, capsys):
+    from src import upstream_checkpoint
+    tensors, _, _ = upstream
+    graph = str(tmp_path / "upstream.pb")
+    write_tf1_frozen_graph(graph, tensors)
+    prefix = str(tmp_path / "out" / "weights.ckpt")
+    assert upstream_checkpoint.main(["--from_frozen_graph", graph, "--output", prefix]) == 0
+    model = FaceBoxes(seed=13)
+    report = load_upstream_checkpoint(model, prefix)
+    assert len(report.assigned) == NUM_VARIABLES and report.global_step is None
+    for name, variable in model.named_variables().items():
+        np.testing.assert_array_equal(variable.numpy(), converted.named_variables()[name].numpy())
+    # An existing output is kept unless --overwrite.
+    before = open(prefix + ".index", "rb").read()
+    assert upstream_checkpoint.main(["--from_frozen_graph", graph, "--output", prefix]) == 2
+    assert "a checkpoint already exists there; pass --overwrite" in capsys.readouterr().err
+    assert open(prefix + ".index", "rb").read() == before
+    # A graph without the upstream's variable names (this project's create_pb.py output folds
+    # batch norm and merges convolutions; renamed here) cannot be inverted: one line says so.
+    write_tf1_frozen_graph(graph, {"folded/" + k.replace("conv1/", "c1/"): v for k, v in tensors.items()})
+    assert upstream_checkpoint.main(["--from_frozen_graph", graph, "--output", str(tmp_path / "x.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {graph}: cannot be read back into weights")
+    assert not os.path.exists(str(tmp_path / "x.ckpt.index"))
+
+
 def test_converted_checkpoint_survives_save_py_freezing_and_face_detector(upstream, converted, tmp_path):
     import save
     from face_detector import FaceDetector
