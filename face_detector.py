@@ -2,7 +2,8 @@
 
 Box convention: returned boxes are float32 [N, 4] in PIXELS of the image passed in, in the
 upstream order [ymin, xmin, ymax, xmax]. The graph itself outputs the same order normalized
-to [0, 1] of its input image. The shipped model's boxes run from the forehead to the chin.
+to [0, 1] of its input image. The shipped model (the upstream's WIDER FACE weights) draws
+WIDER FACE's face boxes: from the forehead to the chin, cheek to cheek.
 
 Self-contained on purpose (imports only numpy and TensorFlow): copy this one file next to a
 `.pb` into any project. It loads graphs frozen by this project and by the upstream TF 1.10

@@ -2,7 +2,8 @@
 
 FDDB annotates faces as ellipses that run from the chin to the top of the head; a detector's
 boxes usually follow another convention (YuNet's, the teacher of the real-photo models, run
-from the eyebrows to the chin; the shipped model's from the forehead to the chin). Scored as
+from the eyebrows to the chin; the shipped model's, WIDER FACE's, from the forehead to the
+chin, cheek to cheek). Scored as
 rectangles, well-placed detections can fall under FDDB's 0.5 overlap, and the continuous score
 (mean overlap) is capped. Published FDDB results commonly turn boxes into ellipses with a fitted
 regressor; this module fits the simplest one, four numbers shared by all faces:
