@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the training and validation shards of configs/realfaces.json from the real-photo
-# collection (folder layout described in the README, "Training on real photos").
+# collection (folder layout in docs/training.md).
 # Usage: prepare_data/build_realfaces.sh REALFACES_DIR [OUT_DIR]   (OUT_DIR default: data/realfaces)
 #        ALIGN_HUMAN_BOXES=1 prepare_data/build_realfaces.sh REALFACES_DIR data/realfaces_aligned
-#          (configs/realfaces_stage9.json: the human VOC boxes in the teacher's box convention)
+#          (the human VOC boxes brought to the teacher's box convention: prepare_data/align_boxes.py)
 # Re-running is cheap: labelling and mosaics skip what exists; complete shard folders (with
 # shards.json) are kept and reported, incomplete ones are written again.
 set -euo pipefail
@@ -35,8 +35,8 @@ py prepare_data/label_with_teacher.py --image_dir "$R/helmet_scenes/images" --ou
 py prepare_data/make_mosaics.py --output_dir "$OUT/mosaics" --num_images 5000 --size 640 --seed 0 \
   --tiles "$R/lfw:$L/lfw:1.0" --tiles "$R/portraits:$L/portraits:1.0" --tiles "$R/ffhq_masked/images:$L/ffhq_masked:0.3" \
   --scenes "$R/helmet_scenes/images:$L/helmet_scenes:1.0" --scenes "$R/mask_scenes/images:$L/mask_scenes:0.5"
-# The same with random strings drawn away from the faces (hard negatives: letters and logos), for
-# configs/realfaces_stage4.json only (its shards live under shards/train_text, outside stages 1-3's glob).
+# The same with random strings drawn away from the faces (hard negatives: letters and logos); their
+# shards go to shards/train_text, outside realfaces.json's glob (add shards/train_text/*/shard-*.tfrecords to use them).
 py prepare_data/make_mosaics.py --output_dir "$OUT/mosaics_text" --num_images 3000 --size 640 --seed 1 --text_fraction 1.0 \
   --tiles "$R/lfw:$L/lfw:1.0" --tiles "$R/portraits:$L/portraits:1.0" --tiles "$R/ffhq_masked/images:$L/ffhq_masked:0.3" \
   --scenes "$R/helmet_scenes/images:$L/helmet_scenes:1.0" --scenes "$R/mask_scenes/images:$L/mask_scenes:0.5"
