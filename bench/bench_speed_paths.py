@@ -1,0 +1,102 @@
+"""What each optional speed path of face_detector.FaceDetector gains, measured by turning it off.
+
+FaceDetector has a few speed paths beside the plain "run the frozen graph" one. Each is timed
+here against the same detector without it, interleaved call by call in one process (medians
+of --runs calls, after warm-up), at 1024x768 and 640x480, on the shipped model and
+bench_detector.py's photo pair (astronaut + Grace Hopper):
+  - shape_fed: the graph's shape-only part (padding, anchors) computed once per input size and
+    fed back (off: the whole graph every call);
+  - fast_call: calling the concrete functions' AtomicFunction directly (off: ConcreteFunction
+    __call__, which binds the inputs to its signature every call);
+  - merged_casts (bfloat16 only): one uint8 -> bfloat16 cast of the image instead of two;
+  - specialised (bfloat16 only): the graph specialised to the input size after a run of calls
+    of that size (off: specialise_after=None).
+Prints, per path and size, the median with and without it and the gain (1 - with / without).
+The CPU is named first.
+
+Example:
+    python bench/bench_speed_paths.py --runs 30
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+SIZES = ((768, 1024), (480, 640))
+WARMUP = 10
+
+
+def build(model, precision, **patches):
+    """A FaceDetector made while face_detector's module attributes in `patches` are replaced."""
+    import face_detector
+    saved = {name: getattr(face_detector, name) for name in patches}
+    try:
+        for name, value in patches.items():
+            setattr(face_detector, name, value)
+        return face_detector.FaceDetector(model, precision=precision, backend='tensorflow', specialise_after=None)
+    finally:
+        for name, value in saved.items():
+            setattr(face_detector, name, value)
+
+
+def pairs(model, bfloat16):
+    """[(path name, detector with it, detector without it)]."""
+    from face_detector import FaceDetector
+    precision = 'bfloat16' if bfloat16 else 'float32'
+    base = build(model, precision)
+    no_shape_fed = build(model, precision)
+    no_shape_fed._shape_fed = None
+    result = [('shape_fed', base, no_shape_fed),
+              ('fast_call', base, build(model, precision, _fast_call=lambda concrete: concrete))]
+    if bfloat16:
+        result.append(('merged_casts', base, build(model, precision, _merge_uint8_casts=lambda graph: graph)))
+        specialised = FaceDetector(model, precision='bfloat16', backend='tensorflow', specialise_after=1)
+        result.append(('specialised', specialised, base))
+    return result
+
+
+def time_pair(with_path, without_path, image, runs):
+    for detector in (with_path, without_path):
+        for _ in range(WARMUP):
+            detector(image)
+    times = ([], [])
+    for _ in range(runs):
+        for detector, bucket in zip((with_path, without_path), times):
+            start = time.perf_counter()
+            detector(image)
+            bucket.append(time.perf_counter() - start)
+    return tuple(1000 * statistics.median(bucket) for bucket in times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model', default=os.path.join(ROOT, 'model', 'facebox.pb'), help='frozen .pb')
+    parser.add_argument('--runs', type=int, default=30, help='timed calls per detector and size (medians)')
+    args = parser.parse_args(argv)
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    from bench_conv1 import cpu_description
+    from bench_detector import make_test_image
+
+    from face_detector import cpu_has_native_bfloat16
+    print(f'CPU: {cpu_description()}')
+    modes = [False, True] if cpu_has_native_bfloat16() else [False]
+    if not cpu_has_native_bfloat16():
+        print('(no native bfloat16 here: the bfloat16-only paths are not timed)')
+    print(f"{'precision':>9} {'path':>13} {'size':>9} {'with ms':>8} {'without':>8} {'gain':>6}")
+    for bfloat16 in modes:
+        for name, with_path, without_path in pairs(args.model, bfloat16):
+            for height, width in SIZES:
+                image, _ = make_test_image(height, width)
+                on, off = time_pair(with_path, without_path, image, args.runs)
+                print(f"{'bfloat16' if bfloat16 else 'float32':>9} {name:>13} {width}x{height:<4} "
+                      f'{on:8.2f} {off:8.2f} {1 - on / off:6.1%}', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
