@@ -15,6 +15,9 @@ unsafe_filename        'filename' is absolute or climbs out of --image_dir ('..'
 missing_image          the image file does not exist or cannot be read: skipped
 corrupt_image          the image does not decode (truncated, not an image): skipped
 size_mismatch          the decoded size differs from the annotation's width/height: skipped
+inverted_box           a box (or ignore region) with xmin > xmax or ymin > ymax (swapped
+                       corners): the whole item is skipped, since writing the image without that
+                       box would train the face as background
 reencoded              not an RGB JPEG (PNG, grayscale, CMYK...): converted to an RGB JPEG, written
 dropped_boxes          a box empty after clipping to the image: the box is dropped, image written
 clipped_boxes          a box partly outside the image: clipped, written
@@ -39,17 +42,67 @@ valid item at all) end the CLI with one line ``error: <what>: <why>`` and exit c
 from __future__ import annotations
 
 import argparse
-import collections
-import concurrent.futures
-import glob
-import logging
 import os
 import sys
 
-import numpy as np
-from tqdm import tqdm
+from src.cli import UserError, add_debug_flag, import_tensorflow, quiet_ctrl_c, report_errors
 
-from src.cli import UserError, add_debug_flag, import_tensorflow, report_errors
+
+class CreateTfrecordsError(UserError, ValueError):
+    """A user error that stops the whole run (bad folder, no input, existing shards...)."""
+
+
+def build_parser():
+    """The command line (it needs no TensorFlow, so its errors come before TensorFlow's start-up)."""
+    parser = argparse.ArgumentParser(
+        description="Write images/ + annotations/*.json as sharded tfrecords "
+                    "(features: filename, image, xmin, ymin, xmax, ymax normalized) and shards.json.",
+        epilog="example: python create_tfrecords.py --image_dir data/wider_prepared/images "
+               "--annotations_dir data/wider_prepared/annotations --output data/train_shards "
+               "--num_shards 150 --seed 0",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--image_dir", required=True, help="folder of the images")
+    parser.add_argument("--annotations_dir", required=True, help="folder of the annotation JSON files")
+    parser.add_argument("--output", required=True, help="output folder for shard-NNNN.tfrecords and shards.json")
+    parser.add_argument("--num_shards", type=int, default=1,
+                        help="number of shards (at most one per annotation file)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the deterministic shuffle")
+    parser.add_argument("--overwrite", action="store_true", help="replace shards already in --output")
+    parser.add_argument("--num_workers", type=int, default=2, help="threads that read and check images")
+    return add_debug_flag(parser)
+
+
+def parse_args(argv):
+    """The parsed command line, with the checks that need no file read.
+
+    Raises:
+        UserError: a usage error, --num_shards or --num_workers < 1, a missing input folder.
+    """
+    args = build_parser().parse_args(argv)
+    if args.num_shards < 1:
+        raise CreateTfrecordsError(f"--num_shards must be >= 1, got {args.num_shards}")
+    if args.num_workers < 1:
+        raise CreateTfrecordsError(f"--num_workers must be >= 1, got {args.num_workers}")
+    for flag, folder in (("--image_dir", args.image_dir), ("--annotations_dir", args.annotations_dir)):
+        if not os.path.isdir(folder):
+            raise CreateTfrecordsError(f"{folder}: folder not found ({flag})")
+    return args
+
+
+if __name__ == "__main__":
+    # Ctrl-C while the modules load is one line; the arguments are checked before TensorFlow loads
+    # (src.tfrecords imports it), so an error there is one line with no TensorFlow start-up line.
+    quiet_ctrl_c()
+    if report_errors(lambda argv: parse_args(argv) and 0) != 0:
+        sys.exit(2)
+
+import collections  # noqa: E402
+import concurrent.futures  # noqa: E402
+import glob  # noqa: E402
+import logging  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 import_tensorflow()  # before src.tfrecords: keeps TF's start-up lines to TF_CPP_MIN_LOG_LEVEL
 
@@ -62,7 +115,7 @@ from src.tfrecords import (MANIFEST_NAME, TEMPORARY_SHARD_PATTERN, AtomicShardWr
 logger = logging.getLogger("create_tfrecords")
 
 COUNT_KEYS = ("written", "bad_annotation", "unsafe_filename", "missing_image", "corrupt_image",
-              "size_mismatch", "reencoded", "dropped_boxes", "clipped_boxes", "empty_images")
+              "size_mismatch", "inverted_box", "reencoded", "dropped_boxes", "clipped_boxes", "empty_images")
 
 
 class SkipItem(Exception):
@@ -71,10 +124,6 @@ class SkipItem(Exception):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-class CreateTfrecordsError(UserError, ValueError):
-    """A user error that stops the whole run (bad folder, no input, existing shards...)."""
 
 
 __all__ = ["COUNT_KEYS", "CreateTfrecordsError", "SkipItem", "build_record", "clip_and_normalize",
@@ -128,6 +177,12 @@ def build_record(annotation_path: str, image_dir: str) -> tuple[bytes, collectio
     if is_unsafe_filename(annotation.filename):
         raise SkipItem("unsafe_filename", f"{annotation_path}: filename '{annotation.filename}' "
                                           "leaves the image folder (absolute or '..')")
+    for what, boxes in (("box", annotation.boxes), ("ignore region", annotation.ignore_boxes)):
+        inverted = np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))
+        if len(inverted):
+            xmin, ymin, xmax, ymax = boxes[inverted[0]]
+            raise SkipItem("inverted_box", f"{annotation_path}: {what} {inverted[0] + 1} has xmin {xmin:g}, ymin "
+                                           f"{ymin:g}, xmax {xmax:g}, ymax {ymax:g}: swapped corners? (item skipped)")
     image_path = os.path.join(image_dir, annotation.filename)
     try:
         with open(image_path, "rb") as f:
@@ -251,23 +306,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
-    parser = argparse.ArgumentParser(
-        description="Write images/ + annotations/*.json as sharded tfrecords "
-                    "(features: filename, image, xmin, ymin, xmax, ymax normalized) and shards.json.",
-        epilog="example: python create_tfrecords.py --image_dir data/wider_prepared/images "
-               "--annotations_dir data/wider_prepared/annotations --output data/train_shards "
-               "--num_shards 150 --seed 0",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--image_dir", required=True, help="folder of the images")
-    parser.add_argument("--annotations_dir", required=True, help="folder of the annotation JSON files")
-    parser.add_argument("--output", required=True, help="output folder for shard-NNNN.tfrecords and shards.json")
-    parser.add_argument("--num_shards", type=int, default=1,
-                        help="number of shards (at most one per annotation file)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the deterministic shuffle")
-    parser.add_argument("--overwrite", action="store_true", help="replace shards already in --output")
-    parser.add_argument("--num_workers", type=int, default=2, help="threads that read and check images")
-    add_debug_flag(parser)
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     counts = create_tfrecords(args.image_dir, args.annotations_dir, args.output, args.num_shards,
                               seed=args.seed, overwrite=args.overwrite, num_workers=args.num_workers)

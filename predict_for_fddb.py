@@ -23,15 +23,20 @@ Example:
     python evaluate_fddb.py -a result/ellipseList.txt -d result/detections.txt \\
         -i /data/FDDB/originalPics -l result/faceList.txt -r result/
 """
-import argparse
-import logging
-import os
 import sys
-import time
 
-import numpy as np
-from PIL import Image
-from tqdm import tqdm
+if __name__ == '__main__':  # Ctrl-C while the modules load: one line, exit 130
+    from src.cli import quiet_ctrl_c
+    quiet_ctrl_c()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -201,8 +206,8 @@ def parse_args(argv=None):
     parser.add_argument('--min_dimension', type=int, default=None,
                         help='upscale images whose smaller side is below this (e.g. 768)')
     parser.add_argument('--max_dimension', type=int, default=None,
-                        help='downscale images whose longer side exceeds this (e.g. 1024); '
-                             'FDDB images are small, this matters for other, larger photos')
+                        help="downscale images whose longer side exceeds this; default: FaceDetector's "
+                             "(1024), 0 turns it off; FDDB images are small, this matters for larger photos")
     parser.add_argument('--images_dir', default=None, help='default: <fddb_dir>/originalPics')
     parser.add_argument('--folds_dir', default=None, help='default: <fddb_dir>/FDDB-folds')
     parser.add_argument('--gpu_memory_fraction', type=float, default=0.25,

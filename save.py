@@ -7,8 +7,8 @@ OUTPUT_DIR/<global step>/ (the TF Serving layout), atomically, with the usual fo
 permissions (0o777 minus the umask); an existing export is never overwritten.
 
 User errors (a missing or unreadable checkpoint, a folder without checkpoints, a bad recipe, an
-existing export) end with one line `error: ...` on stderr and a non-zero exit code; --debug
-shows the traceback.
+existing export) end with one line `error: ...` on stderr and exit code 2; --debug shows the
+traceback.
 
 Examples:
     python save.py --config configs/config.json --output_dir export/run00
@@ -18,14 +18,20 @@ Examples:
         --output_dir export/upstream
     python save.py --config configs/sample.json --output_dir export/sample_bf16 --compute_dtype bfloat16
 """
-import argparse
-import logging
-import os
 import sys
+
+if __name__ == "__main__":  # Ctrl-C while the modules load: one line, exit 130
+    from src.cli import quiet_ctrl_c
+    quiet_ctrl_c()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from src.cli import USER_ERRORS, UserError, add_debug_flag, format_error, import_tensorflow  # noqa: E402
+from src.cli import UserError, add_debug_flag, import_tensorflow, report_errors  # noqa: E402
+from src.config import load_config  # noqa: E402  (no TensorFlow import; ConfigError is a UserError)
 
 
 def parse_args(argv=None):
@@ -86,12 +92,11 @@ def run(argv=None):
     """The script without the error policy: user errors are raised (UserError, OSError)."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    config = load_config(args.config)  # before TensorFlow loads: a bad recipe fails fast
     tf = import_tensorflow()
-    from src.config import load_config
     from src.detector import FaceBoxes
     from src import export
 
-    config = load_config(args.config)  # ConfigError is a UserError
     model = FaceBoxes()
     if args.from_upstream_checkpoint:
         from src.upstream_checkpoint import UpstreamCheckpointError, load_upstream_checkpoint
@@ -121,15 +126,9 @@ def run(argv=None):
 
 
 def main(argv=None):
-    """Runs the script. A user error exits with one line on stderr: SystemExit('error: ...'), exit
-    code 1 (--debug re-raises the error with its traceback instead)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        return run(argv)
-    except USER_ERRORS as e:
-        if "--debug" in argv:
-            raise
-        raise SystemExit(f"error: {format_error(e)}") from None
+    """Runs the script; returns the exit code. A user error prints one line ``error: ...`` on stderr
+    and returns 2 (--debug re-raises it with its traceback instead); Ctrl-C one line and 130."""
+    return report_errors(run, argv)
 
 
 if __name__ == "__main__":

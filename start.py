@@ -1,52 +1,81 @@
-"""Track faces through every video in a folder and save the best face crops of each track.
+"""Track faces in video files, folder trees, cameras and streams; save the best face crops of each track.
 
-Example:
-    python3 start.py ./media --model model/facebox.pb --tracker byte --save_video
+Examples:
+    python3 start.py                          # every video in the repository's media/ folder
+    python3 start.py clip.mp4 /data/videos --recursive --save_video
+    python3 start.py 0 --max_seconds 60       # the first webcam for a minute (or until Ctrl-C)
+    python3 start.py rtsp://192.168.1.20:554/stream --max_frames 5000
 
-For each video (sorted by name) it detects faces with FaceDetector (every --detect_every
-frames, Kalman prediction in between), tracks them (src/tracking, SORT or ByteTrack-style),
-and writes into a NEW folder OUTPUT_PATH/<video stem>/ (OUTPUT_PATH/<stem>__run2/, ... when
-an earlier run left one, so nothing is ever overwritten):
+Each SOURCE is a video file, a folder (its video files, sorted; with --recursive also those of its
+subfolders), a camera index (0, 1, ...) or a stream URL (anything with '://' that OpenCV's FFmpeg
+opens: rtsp://, http://.../video.mjpg, ...). Sources are processed one after the other ("video k of
+N"). A camera or stream runs until Ctrl-C, --max_frames or --max_seconds and then writes complete
+results like a file; a stream that stops delivering frames is reopened up to --reconnects times.
+
+For each source it detects faces with FaceDetector (every --detect_every frames, Kalman prediction in
+between), tracks them (src/tracking, SORT or ByteTrack-style) and writes into a NEW folder
+OUTPUT_PATH/<name>/ (<name>: the file's stem, its path below a folder SOURCE for a folder tree,
+camera<index>, or the stream's host_port_path; OUTPUT_PATH/<name>__run2/, ... when an earlier run
+left one, so nothing is ever overwritten):
     track_<id>_<rank>.jpg     the --top_k best faces of each track with at least
                               --min_track_length detections (rank 1 = best), saved when
-                              the track ends and at the end of the video;
+                              the track ends and at the end of the source;
     <stem>_tracks.txt         MOT format: frame,id,x,y,w,h,score,-1,-1,-1 (frames from 1,
                               score -1 on frames where the box is a Kalman prediction);
     <stem>_summary.json       frames, tracks, faces saved, processing FPS (after the
-                              first frame's warm-up), options, and "complete": false
-                              when the video ended early (truncated) or was interrupted;
+                              first frame's warm-up), options, why it stopped ("stopped"),
+                              and "complete": false when a file ended early (truncated) or
+                              was interrupted;
     <stem>_annotated.mp4      with --save_video: boxes and track ids drawn.
-Files that are not videos, or that OpenCV cannot read, are skipped with a warning. The
-exit status is 0 when at least one video was processed, 1 otherwise, 2 if the model
-cannot be loaded or the output folder cannot be written. Ctrl-C writes the current video's
-partial results (summary with "complete": false), says so in one line and exits with 130.
+The sources and the output folder are checked before the model loads. Files in a folder that
+are not videos are ignored (counted at the end); videos OpenCV cannot read are skipped with a
+warning. Exit status: 0 when at least one source was processed; 2 with one line "error: ..." for a
+user error (a missing source, no video, an unusable output folder or model, no source processed);
+130 after Ctrl-C, which first writes the current source's results (for a file, "complete": false)
+and names them. Ctrl-C while the last (or only) source is a camera or stream just ends it: exit 0.
 
 Box conventions: FaceDetector returns pixel [ymin, xmin, ymax, xmax]; the tracker, crops
 and the MOT file use pixel [x1, y1, x2, y2] (MOT: x, y, w, h). detections_to_tracker_input
 is the one place that converts.
 """
-import argparse
-import dataclasses
-import functools
-import json
-import logging
-import os
 import sys
-import time
 
-import cv2
-import numpy as np
-from tqdm import tqdm
+if __name__ == "__main__":  # Ctrl-C while Python, OpenCV and TensorFlow load: one line, exit 130
+    from src.cli import quiet_ctrl_c
+    quiet_ctrl_c()
 
-from src import video_io
-from src.atomic_io import write_text_atomic
-from src.cli import import_tensorflow
-from src.box_formats import yxyx_to_xyxy
-from src.tracking.face_crops import BestFaceKeeper
-from src.tracking.tracker import MODES, FaceTracker
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# FFmpeg's own stderr lines (e.g. "Stream ends prematurely" when a stream drops) would interleave
+# with this script's one-line messages; 8 = AV_LOG_FATAL. Read when OpenCV loads FFmpeg.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from src import video_io, video_sources  # noqa: E402
+from src.atomic_io import write_text_atomic  # noqa: E402
+from src.box_formats import yxyx_to_xyxy  # noqa: E402
+from src.cli import (UserError, check_output_folder, import_tensorflow, one_line_usage_errors,  # noqa: E402
+                     report_errors)
+from src.tracking.face_crops import BestFaceKeeper  # noqa: E402
+from src.tracking.tracker import MODES, FaceTracker  # noqa: E402
 
 LOGGER = logging.getLogger("start")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Defaults resolve from this file's folder, so start.py runs from any working directory.
+REPOSITORY = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_SOURCE = os.path.join(REPOSITORY, "media")
+DEFAULT_MODEL = os.path.join(REPOSITORY, "model", "facebox.pb")
+DEFAULT_OUTPUT = "facepics"  # in the current folder, like any output a user names
 
 # The upstream tracking fork kept detections with score > 0.7 and grew boxes by 20 px.
 DEFAULT_SCORE_THRESHOLD = 0.7
@@ -62,13 +91,21 @@ DEFAULT_MIN_TRACK_LENGTH = 10
 # came back); from 0.2 up they are gone and every track survives (measured on that video).
 DEFAULT_LOW_SCORE_THRESHOLD = 0.2
 DEFAULT_TOP_K = 3
+# FaceDetector's own default max_dimension (face_detector.DEFAULT_MAX_DIMENSION; repeated here so
+# that --help needs no TensorFlow; a test keeps the two equal): the longer side of the frame the
+# network sees, after --scale. See face_detector.py for why.
+DEFAULT_MAX_DIMENSION = 1024
+# A frame (after --scale) shorter than the smallest anchor holds no face the detector can find.
+MIN_DETECTOR_SIDE = 32
+DEFAULT_RECONNECTS = 3
 MOT_SUFFIX = "_tracks.txt"
 SUMMARY_SUFFIX = "_summary.json"
 ANNOTATED_SUFFIX = "_annotated.mp4"
 WINDOW_NAME = "start.py"
-# A video announcing at least this many frames has FaceDetector specialise its bfloat16 graph
-# to the frame size from the first frame on, instead of after FaceDetector's default run of
-# 1000 same-size calls: making it costs ~0.3 s once and saves ~0.35 ms a frame at 640x480.
+# A video announcing at least this many frames (and every camera or stream) has FaceDetector
+# specialise its bfloat16 graph to the frame size from the first frame on, instead of after
+# FaceDetector's default run of 1000 same-size calls: making it costs ~0.3 s once and saves
+# ~0.35 ms a frame at 640x480.
 SPECIALISE_MIN_FRAMES = 1000
 # Distinct BGR colours for track ids (id modulo the palette length).
 PALETTE = ((0, 255, 0), (255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 255),
@@ -77,7 +114,7 @@ PALETTE = ((0, 255, 0), (255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 25
 
 @dataclasses.dataclass(frozen=True)
 class VideoOptions:
-    """Per-video processing options (see build_parser for their meaning)."""
+    """Per-source processing options (see build_parser for their meaning)."""
     detect_every: int = 1
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     low_score_threshold: float = DEFAULT_LOW_SCORE_THRESHOLD
@@ -91,6 +128,9 @@ class VideoOptions:
     save_video: bool = False
     display: bool = False
     max_frames: int = None
+    max_seconds: float = None
+    reconnects: int = DEFAULT_RECONNECTS
+    reconnect_delay: float = video_io.RECONNECT_DELAY_SECONDS
     progress: bool = True
 
 
@@ -185,11 +225,16 @@ def display_available():
     return True
 
 
-class VideoInterrupted(KeyboardInterrupt):
-    """Ctrl-C while a video was processed; its partial outputs were written first.
+class SourceSkipped(Exception):
+    """A source that cannot be processed (unreadable, or too small at --scale); nothing was written."""
+
+
+class SourceInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a source was processed; its outputs were written first.
 
     Attributes:
-        summary: the partial summary (``"complete": false``), also in <stem>_summary.json.
+        summary: the summary also in <stem>_summary.json (for a file ``"complete": false``; for a
+            camera or stream, whose normal end is Ctrl-C, ``"stopped": "ctrl-c"``).
     """
 
     def __init__(self, summary):
@@ -199,7 +244,7 @@ class VideoInterrupted(KeyboardInterrupt):
 
 @dataclasses.dataclass
 class _VideoRun:
-    """The state of one video being processed (what the outputs are made from)."""
+    """The state of one source being processed (what the outputs are made from)."""
     out_dir: str
     stem: str
     keeper: BestFaceKeeper
@@ -236,17 +281,21 @@ def _process_frame(run, index, frame, detector, tracker, detector_threshold, opt
     return tracks
 
 
-def _write_outputs(run, video_path, seconds, options, complete, expected_frames):
+def _write_outputs(run, source, seconds, options, complete, expected_frames, stopped, reader):
     """Saves the remaining crops, the MOT file and the summary; returns the summary."""
     run.save_finished(run.keeper.finish_all())
     write_text_atomic(os.path.join(run.out_dir, run.stem + MOT_SUFFIX), "".join(run.mot_lines))
     steady = seconds - run.first_frame_seconds
     summary = {
-        "video": os.path.abspath(video_path),
+        "video": os.path.abspath(source.target) if source.kind == video_sources.FILE else str(source),
+        "source_kind": source.kind,
         "output_dir": os.path.abspath(run.out_dir),
         "complete": complete,
+        "stopped": stopped,
         "frames": run.frames,
         "frames_expected": expected_frames,
+        "frames_dropped": reader.dropped,
+        "reconnections": reader.reconnections,
         "detector_calls": run.detector_calls,
         "tracks": len(run.shown_ids),
         "tracks_saved": run.tracks_saved,
@@ -261,12 +310,12 @@ def _write_outputs(run, video_path, seconds, options, complete, expected_frames)
     return summary
 
 
-def _specialise_for_long_video(detector, frame_count):
-    """Sets a FaceDetector's specialise_after to 1 for a video of at least SPECIALISE_MIN_FRAMES
-    frames (see there); returns a function that restores the previous value. Detectors without
-    the attribute, or with specialisation turned off (None), are left alone."""
+def _specialise_for_long_video(detector, frame_count, live):
+    """Sets a FaceDetector's specialise_after to 1 for a camera, a stream or a video of at least
+    SPECIALISE_MIN_FRAMES frames (see there); returns a function that restores the previous value.
+    Detectors without the attribute, or with specialisation turned off (None), are left alone."""
     previous = getattr(detector, "specialise_after", None)
-    if previous is None or frame_count < SPECIALISE_MIN_FRAMES:
+    if previous is None or (not live and frame_count < SPECIALISE_MIN_FRAMES):
         return lambda: None
     detector.specialise_after = 1
 
@@ -276,43 +325,67 @@ def _specialise_for_long_video(detector, frame_count):
     return restore
 
 
-def process_video(video_path, detector, output_root, options):
-    """Detects, tracks and saves faces for one video.
-
-    Args:
-        video_path: str, video file.
-        detector: callable with FaceDetector's API (see detect_faces).
-        output_root: str, parent of the per-video output folders.
-        options: VideoOptions.
-
-    Returns:
-        dict, the summary also written to <stem>_summary.json. ``complete`` is False when the
-        video ended before the frame count in its header (a truncated file; a warning says so).
+def _open_reader(source, options):
+    """The FrameReader of a source, after checking its frames are large enough at --scale.
 
     Raises:
-        video_io.VideoReadError: if the video cannot be opened or has no frame (nothing
-            is written then).
-        VideoInterrupted: on Ctrl-C, after writing the partial outputs (crops of the tracks
-            so far, MOT file, summary with ``"complete": false``; the annotated video is
-            removed, never left half-written).
+        SourceSkipped: unreadable, or smaller than MIN_DETECTOR_SIDE after --scale.
     """
-    stem = os.path.splitext(os.path.basename(video_path))[0]
-    reader = video_io.FrameReader(video_path, max_frames=options.max_frames)
+    try:
+        reader = video_io.FrameReader(source.target, max_frames=options.max_frames, name=str(source),
+                                      live=source.live,
+                                      reconnects=options.reconnects if source.kind == video_sources.STREAM else 0,
+                                      reconnect_delay=options.reconnect_delay)
+    except video_io.VideoReadError as err:
+        raise SourceSkipped(str(err)) from None
+    reason = _too_small(source, reader.width, reader.height, options.scale)  # e.g. a camera's frames
+    if reason:
+        reader.close()
+        raise SourceSkipped(reason)
+    return reader
+
+
+def process_source(source, detector, output_root, options, position=""):
+    """Detects, tracks and saves faces for one video file, camera or stream.
+
+    Args:
+        source: video_sources.Source.
+        detector: callable with FaceDetector's API (see detect_faces).
+        output_root: str, parent of the per-source output folders.
+        options: VideoOptions.
+        position: str, e.g. 'video 2 of 5', for the progress bar.
+
+    Returns:
+        dict, the summary also written to <stem>_summary.json. ``complete`` is False when a file
+        ended before the frame count in its header (a truncated file; a warning says so);
+        ``stopped`` says why the frames ended: 'end', 'max_frames', 'max_seconds', 'user' (q in
+        the --display window), 'lost' (a camera or stream stopped delivering frames) or 'ctrl-c'.
+
+    Raises:
+        SourceSkipped: if the source cannot be opened, has no frame or is too small at
+            options.scale (nothing is written then).
+        SourceInterrupted: on Ctrl-C, after writing the outputs (crops of the tracks so far,
+            MOT file, summary; the annotated video is removed, never left half-written).
+    """
+    reader = _open_reader(source, options)
+    stem = os.path.basename(source.name)
     tracker = FaceTracker(options.tracker, max_age=options.max_age, min_hits=options.min_hits,
                           score_threshold=options.score_threshold,
                           low_score_threshold=min(options.low_score_threshold, options.score_threshold))
     detector_threshold = (options.score_threshold if options.tracker == "sort"
                           else min(options.low_score_threshold, options.score_threshold))
-    run = _VideoRun(video_io.create_run_dir(output_root, stem), stem,
-                    BestFaceKeeper(options.top_k, options.margin, options.min_track_length))
     writer = None
-    restore_specialise_after = _specialise_for_long_video(detector, reader.frame_count)
+    restore_specialise_after = lambda: None  # noqa: E731
     start = time.perf_counter()
+    stopped, run = None, None
     try:
+        run = _VideoRun(video_io.create_run_dir(output_root, source.name), stem,
+                        BestFaceKeeper(options.top_k, options.margin, options.min_track_length))
+        restore_specialise_after = _specialise_for_long_video(detector, reader.frame_count, source.live)
         if options.save_video:
             writer = video_io.AtomicVideoWriter(os.path.join(run.out_dir, stem + ANNOTATED_SUFFIX),
                                                 reader.fps, reader.width, reader.height)
-        bar = tqdm(reader, total=reader.frame_count or None, desc=stem, unit="frame",
+        bar = tqdm(reader, total=reader.frame_count or None, desc=f"{position} {stem}".strip(), unit="frame",
                    disable=not options.progress)
         for index, frame in bar:
             tracks = _process_frame(run, index, frame, detector, tracker, detector_threshold, options)
@@ -326,16 +399,23 @@ def process_video(video_path, detector, output_root, options):
             if options.display:
                 cv2.imshow(WINDOW_NAME, frame)
                 if cv2.waitKey(1) & 0xFF == ord("q"):
-                    LOGGER.info("%s: stopped by the user at frame %d", video_path, index + 1)
+                    LOGGER.info("%s: stopped by the user at frame %d", source, index + 1)
+                    stopped = "user"
                     break
+            if options.max_seconds is not None and time.perf_counter() - start >= options.max_seconds:
+                stopped = "max_seconds"
+                break
         bar.close()
     except KeyboardInterrupt:
         if writer is not None:
             writer.abort()
         reader.close()
-        summary = _write_outputs(run, video_path, time.perf_counter() - start, options, False,
-                                 reader.frame_count or None)
-        raise VideoInterrupted(summary) from None
+        restore_specialise_after()
+        if run is None:
+            raise
+        summary = _write_outputs(run, source, time.perf_counter() - start, options, source.live,
+                                 reader.frame_count or None, "ctrl-c", reader)
+        raise SourceInterrupted(summary) from None
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -345,129 +425,202 @@ def process_video(video_path, detector, output_root, options):
         restore_specialise_after()
     if writer is not None:
         writer.close()
+    stopped = stopped or reader.ended or "end"
     expected = reader.frame_count or None
-    complete = expected is None or run.frames >= expected or options.display
+    complete = source.live or expected is None or run.frames >= expected or stopped != "end"
     if not complete:
         LOGGER.warning("%s: the video ended early: %d of the %d frames its header announces were "
-                       "readable (truncated file?); results cover those frames", video_path,
+                       "readable (truncated file?); results cover those frames", source,
                        run.frames, expected)
-    return _write_outputs(run, video_path, time.perf_counter() - start, options, complete, expected)
+    return _write_outputs(run, source, time.perf_counter() - start, options, complete, expected, stopped, reader)
 
 
-def load_face_detector(model_path, precision="float32"):
+def load_face_detector(model_path, precision="float32", max_dimension=DEFAULT_MAX_DIMENSION):
     """Loads the frozen-graph FaceDetector (imports TensorFlow only now).
 
     Args:
-        model_path: str, a frozen .pb.
+        model_path: str, a frozen .pb (checked by check_model_path).
         precision: 'float32', 'bfloat16' or 'auto' (see FaceDetector).
+        max_dimension: int or None, FaceDetector's cap on the longer side of the image it runs on.
 
     Raises:
-        FileNotFoundError: if model_path is not a file.
+        ValueError: the file is not a usable frozen graph (FaceDetector's message names it).
     """
-    if not os.path.isfile(model_path):
-        raise FileNotFoundError(f"{model_path}: model file not found (pass --model PATH to a frozen .pb)")
     import_tensorflow()  # its start-up lines follow TF_CPP_MIN_LOG_LEVEL (2 unless set)
     from face_detector import FaceDetector
-    detector = FaceDetector(model_path, precision=precision)
+    detector = FaceDetector(model_path, precision=precision, max_dimension=max_dimension)
     LOGGER.info("%s: running in %s", model_path, detector.precision)
     return detector
+
+
+def check_model_path(path):
+    """Raises UserError unless `path` is a readable file (the model loads later, after all checks)."""
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder, not a frozen graph (.pb) file (pass --model PATH)")
+    if not os.path.exists(path):
+        raise UserError(f"{path}: model file not found (pass --model PATH to a frozen .pb)")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{path}: model file not readable (permission denied)")
+
+
+def check_live_source(source):
+    """Raises UserError unless OpenCV opens the camera or stream (closed again at once)."""
+    capture = video_io.open_capture(source.target)
+    try:
+        if not capture.isOpened():
+            what = "no such camera, or it is in use" if source.kind == video_sources.CAMERA else (
+                "OpenCV's FFmpeg cannot open the stream (address, credentials, network?)")
+            raise UserError(f"{source}: cannot be opened: {what}")
+    finally:
+        capture.release()
 
 
 _DEFAULTS = VideoOptions()  # the one home of the defaults; the parser shows them
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help keeps the docstring's layout and shows every default."""
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog="example: python3 start.py ./media --model model/facebox.pb --tracker byte "
-               "--detect_every 2 --save_video\n\n"
-               "Each video's results go to a new folder OUTPUT_PATH/<stem>/; if it already "
-               "exists (an earlier run), OUTPUT_PATH/<stem>__run2/ (then __run3, ...) is used, "
-               "so earlier results are never overwritten.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video_dir", nargs="?", default="media",
-                        help="folder of videos, processed in sorted order (default: ./media)")
-    parser.add_argument("--model", default="model/facebox.pb", help="frozen FaceBoxes graph (.pb)")
-    parser.add_argument("--output_path", default="facepics",
-                        help="parent folder for per-video results (default: facepics)")
+        description=__doc__.split("\n\nBox conventions")[0],
+        epilog="example: python3 start.py ./media --tracker byte --detect_every 2 --save_video",
+        formatter_class=_HelpFormatter)
+    parser.add_argument("sources", nargs="*", default=[DEFAULT_SOURCE], metavar="SOURCE",
+                        help="video files, folders, camera indices (0, 1, ...) or stream URLs")
+    parser.add_argument("--recursive", action="store_true", help="also read the videos in the folders' subfolders")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="frozen FaceBoxes graph (.pb)")
+    parser.add_argument("--output_path", default=DEFAULT_OUTPUT,
+                        help="parent folder of the per-source results (relative to the current folder)")
     parser.add_argument("--detect_every", type=int, default=_DEFAULTS.detect_every,
                         help="run the detector every N frames, Kalman prediction in between")
     parser.add_argument("--score_threshold", type=float, default=_DEFAULTS.score_threshold,
-                        help="detections at or above this score start and extend tracks "
-                             "(default %(default)s, as upstream)")
+                        help="detections at or above this score start and extend tracks (as upstream)")
     parser.add_argument("--low_score_threshold", type=float, default=_DEFAULTS.low_score_threshold,
                         help="--tracker byte: detections between this and --score_threshold "
                              "may extend existing tracks")
     parser.add_argument("--margin", type=float, default=_DEFAULTS.margin,
-                        help="crop margin: pixels if >= 1, else a fraction of the box size "
-                             "(default %(default)s px, as upstream)")
+                        help="crop margin: pixels if >= 1, else a fraction of the box size (px as upstream)")
     parser.add_argument("--scale", type=float, default=_DEFAULTS.scale,
-                        help="resize frames by this factor before detection (e.g. 0.5)")
+                        help="resize frames by this factor before detection (e.g. 0.5), in (0, 8]")
+    parser.add_argument("--max_dimension", type=int, default=DEFAULT_MAX_DIMENSION,
+                        help="then downscale frames whose longer side is larger to this many pixels, so "
+                             "that a face as tall as the frame fits the largest anchor (512 px); 0 turns it off")
     parser.add_argument("--min_hits", type=int, default=_DEFAULTS.min_hits, help="matches before a track is shown")
     parser.add_argument("--max_age", type=int, default=_DEFAULTS.max_age,
-                        help="detector calls a track survives unmatched (default: 1 for sort, "
-                             "30 for byte)")
+                        help="detector calls a track survives unmatched (None: 1 for sort, 30 for byte)")
     parser.add_argument("--min_track_length", type=int, default=_DEFAULTS.min_track_length,
-                        help="detections a track needs for its faces to be saved (default %(default)s: "
-                             "0.4 s of video at 25 fps, rejects flickering false positives)")
+                        help="detections a track needs for its faces to be saved (0.4 s of video at 25 fps, "
+                             "rejects flickering false positives)")
     parser.add_argument("--top_k", type=int, default=_DEFAULTS.top_k,
                         help="best faces saved per track (quality = score x size x sharpness)")
     parser.add_argument("--tracker", choices=MODES, default=_DEFAULTS.tracker,
-                        help="'sort' = reference SORT, 'byte' (default) = SORT + low-score association "
+                        help="'sort' = reference SORT, 'byte' = SORT + low-score association "
                              "and occlusion re-association")
     parser.add_argument("--save_video", action="store_true",
                         help="write <stem>_annotated.mp4 with boxes and ids into the output folder")
     parser.add_argument("--display", action="store_true",
-                        help="show the annotated frames (needs a screen; q skips the video)")
+                        help="show the annotated frames (needs a screen and OpenCV with GUI support; "
+                             "q ends the source)")
     parser.add_argument("--max_frames", type=int, default=_DEFAULTS.max_frames,
-                        help="process at most this many frames per video")
+                        help="process at most this many frames per source (None: all, or until Ctrl-C)")
+    parser.add_argument("--max_seconds", type=float, default=_DEFAULTS.max_seconds,
+                        help="stop each source after this many seconds of processing (None: no limit)")
+    parser.add_argument("--reconnects", type=int, default=_DEFAULTS.reconnects,
+                        help="times a stream that stops delivering frames is reopened")
+    parser.add_argument("--reconnect_delay", type=float, default=_DEFAULTS.reconnect_delay,
+                        help="seconds to wait before reopening a stream")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="auto",
-                        help="detector precision: auto (default) runs the network in bfloat16 on CPUs "
-                             "with bfloat16 units (AMX / AVX512_BF16) and float32 elsewhere; float32 "
-                             "is the exact frozen graph")
-    return parser
+                        help="detector precision: auto runs the network in bfloat16 on CPUs with bfloat16 "
+                             "units (AMX / AVX512_BF16) and float32 elsewhere; float32 is the exact frozen graph")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error instead of one line")
+    return one_line_usage_errors(parser)
 
 
 def parse_args(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """The parsed and range-checked command line.
+
+    Raises:
+        UserError: a bad flag or value (one line, exit 2 through report_errors).
+    """
+    args = build_parser().parse_args(argv)
     checks = [
-        (args.detect_every >= 1, "--detect_every must be >= 1"),
-        (0.0 < args.scale <= 8.0, "--scale must be in (0, 8]"),
-        (args.margin >= 0, "--margin must be >= 0"),
-        (args.min_hits >= 0, "--min_hits must be >= 0"),
-        (args.max_age is None or args.max_age >= 0, "--max_age must be >= 0"),
-        (args.min_track_length >= 0, "--min_track_length must be >= 0"),
-        (args.top_k >= 1, "--top_k must be >= 1"),
-        (args.max_frames is None or args.max_frames >= 1, "--max_frames must be >= 1"),
-        (0.0 <= args.low_score_threshold <= 1.0 and 0.0 <= args.score_threshold <= 1.0,
-         "score thresholds must be in [0, 1]"),
+        (args.detect_every >= 1, "--detect_every", "must be >= 1"),
+        (0.0 < args.scale <= 8.0, "--scale", "must be in (0, 8]"),
+        (args.max_dimension >= 0, "--max_dimension", "must be >= 0 (0 turns it off)"),
+        (args.margin >= 0, "--margin", "must be >= 0"),
+        (args.min_hits >= 0, "--min_hits", "must be >= 0"),
+        (args.max_age is None or args.max_age >= 0, "--max_age", "must be >= 0"),
+        (args.min_track_length >= 0, "--min_track_length", "must be >= 0"),
+        (args.top_k >= 1, "--top_k", "must be >= 1"),
+        (args.max_frames is None or args.max_frames >= 1, "--max_frames", "must be >= 1"),
+        (args.max_seconds is None or args.max_seconds > 0, "--max_seconds", "must be > 0"),
+        (args.reconnects >= 0, "--reconnects", "must be >= 0"),
+        (args.reconnect_delay >= 0, "--reconnect_delay", "must be >= 0"),
+        (0.0 <= args.score_threshold <= 1.0, "--score_threshold", "must be in [0, 1]"),
+        (0.0 <= args.low_score_threshold <= 1.0, "--low_score_threshold", "must be in [0, 1]"),
     ]
-    for ok, message in checks:
+    for ok, flag, message in checks:
         if not ok:
-            parser.error(message)
+            raise UserError(f"{flag} {getattr(args, flag[2:])}: {message}")
     return args
 
 
-def _list_inputs(args):
-    """(videos, other files) of args.video_dir, or None after logging why nothing can run."""
-    if args.save_video and os.path.realpath(args.output_path) == os.path.realpath(args.video_dir):
-        LOGGER.error("%s: --output_path must not be the input folder when --save_video is set",
-                     args.output_path)
+def _resolve_inputs(args):
+    """(sources, ignored files) after every check that needs no model; raises UserError."""
+    check_output_folder(args.output_path, "--output_path")
+    sources, ignored = video_sources.resolve_sources(args.sources, args.recursive)
+    output = os.path.realpath(args.output_path)
+    for text in args.sources:
+        if args.save_video and os.path.isdir(text):
+            folder = os.path.realpath(text)
+            if output == folder or (args.recursive and output.startswith(folder + os.sep)):
+                raise UserError(f"{args.output_path}: must not be inside the input folder {text} with "
+                                "--save_video (its annotated videos would be read as input next time)")
+    for source in sources:
+        if source.live:
+            check_live_source(source)
+    return _big_enough(sources, args.scale), ignored
+
+
+def _big_enough(sources, scale):
+    """The sources whose frames (from the file's header) stay at least MIN_DETECTOR_SIDE px at --scale.
+
+    Files OpenCV cannot open are kept (they are reported when processed); the others are
+    dropped with a warning, or with a UserError when none is left.
+    """
+    kept, reasons = [], []
+    for source in sources:
+        reason = None
+        if not source.live:
+            capture = video_io.open_capture(source.target)
+            width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) if capture.isOpened() else 0
+            height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) if capture.isOpened() else 0
+            capture.release()
+            reason = _too_small(source, width, height, scale) if width and height else None
+        if reason:
+            reasons.append(reason)
+        else:
+            kept.append(source)
+    if not kept:
+        raise UserError(reasons[0] if len(reasons) == 1 else
+                        f"{len(reasons)} videos: --scale {scale:g} makes their frames smaller than the "
+                        f"smallest face the detector finds ({MIN_DETECTOR_SIDE} px); use a larger --scale")
+    for reason in reasons:
+        LOGGER.warning("%s; skipped", reason)
+    return kept
+
+
+def _too_small(source, width, height, scale):
+    """Why frames of width x height are too small for the detector at `scale`, or None."""
+    # cv2.resize rounds fx * width to the nearest pixel.
+    scaled_width, scaled_height = round(width * scale), round(height * scale)
+    if min(scaled_width, scaled_height) >= MIN_DETECTOR_SIDE:
         return None
-    try:
-        videos, others = video_io.list_videos(args.video_dir)
-    except NotADirectoryError as err:
-        LOGGER.error("%s", err)
-        return None
-    for path in others:
-        LOGGER.warning("%s: skipped, not a video file extension", path)
-    if not videos:
-        LOGGER.error("%s: no video files found (extensions: %s)", args.video_dir,
-                     " ".join(video_io.VIDEO_EXTENSIONS))
-        return None
-    return videos, others
+    return (f"{source}: --scale {scale:g} makes its {width}x{height} frames {scaled_width}x{scaled_height} px, "
+            f"smaller than the smallest face the detector finds ({MIN_DETECTOR_SIDE} px); use a larger --scale")
 
 
 def _options_from_args(args, display):
@@ -477,53 +630,92 @@ def _options_from_args(args, display):
         low_score_threshold=args.low_score_threshold, margin=args.margin, scale=args.scale,
         min_hits=args.min_hits, max_age=args.max_age, min_track_length=args.min_track_length,
         top_k=args.top_k, tracker=args.tracker, save_video=args.save_video, display=display,
-        max_frames=args.max_frames, progress=not args.no_progress)
+        max_frames=args.max_frames, max_seconds=args.max_seconds, reconnects=args.reconnects,
+        reconnect_delay=args.reconnect_delay, progress=not args.no_progress)
 
 
-def _process_videos(videos, detector, output_path, options):
-    """Processes every video; unreadable ones are skipped and counted.
+def _process_sources(sources, detector, output_path, options):
+    """Processes every source in turn; unreadable ones are skipped and their reasons kept.
 
     Returns:
-        (summaries of the finished videos, number skipped), or an int exit status when the
-        run must stop: 130 after Ctrl-C (partial results kept), 2 when the output folder
-        cannot be written.
+        (summaries of the processed sources, reasons of the skipped ones).
+
+    Raises:
+        UserError: the output folder cannot be written.
+        KeyboardInterrupt: Ctrl-C (after the current source's outputs were written), with a
+            one-line message, unless the source was the last one and live (then it just ends).
     """
-    done, skipped = [], 0
-    for path in videos:
+    done, skipped = [], []
+    for number, source in enumerate(sources, start=1):
+        position = f"video {number} of {len(sources)}"
+        LOGGER.info("%s: %s", position, source)
         try:
-            summary = process_video(path, detector, output_path, options)
-        except video_io.VideoReadError as err:
+            summary = process_source(source, detector, output_path, options, position)
+        except SourceSkipped as err:
             LOGGER.warning("%s; skipped", err)
-            skipped += 1
+            skipped.append(str(err))
             continue
-        except VideoInterrupted as interrupted:
-            print(f"error: interrupted: {path}: partial results for {interrupted.summary['frames']} frames "
-                  f"(crops, tracks, summary with \"complete\": false) in {interrupted.summary['output_dir']}; "
-                  f"{len(done)} earlier video(s) complete", file=sys.stderr)
-            return 130
+        except SourceInterrupted as interrupted:
+            summary = interrupted.summary
+            if source.live and number == len(sources):
+                done.append(summary)
+                LOGGER.info("%s: ended by Ctrl-C after %d frames", source, summary["frames"])
+                break
+            left = len(sources) - number
+            partial = "results" if source.live else 'partial results ("complete": false)'
+            raise KeyboardInterrupt(
+                f"interrupted: {source}: {partial} for {summary['frames']} frames in {summary['output_dir']}; "
+                f"{len(done)} earlier source(s) complete, {left} not started") from None
         except OSError as err:  # the output folder cannot be written (permissions, disk full)
-            print(f"error: {output_path}: cannot write the results: {err.strerror or err}"
-                  f"{' (' + err.filename + ')' if getattr(err, 'filename', None) else ''}", file=sys.stderr)
-            return 2
+            raise UserError(f"{output_path}: cannot write the results: {err.strerror or err}"
+                            f"{' (' + err.filename + ')' if getattr(err, 'filename', None) else ''}") from None
         done.append(summary)
-        LOGGER.info("%s: %d frames, %d tracks, %d faces saved, %.1f FPS -> %s", path, summary["frames"],
+        LOGGER.info("%s: %d frames, %d tracks, %d faces saved, %.1f FPS -> %s", source, summary["frames"],
                     summary["tracks"], summary["faces_saved"], summary["processing_fps"] or 0.0,
                     summary["output_dir"])
     return done, skipped
 
 
-def _print_summary(done, num_videos, skipped, num_others, output_path):
-    """One line: videos, frames, steady FPS (and with the warm-up), tracks and crops."""
+def _print_summary(done, num_sources, skipped, ignored, output_path):
+    """One line: sources, frames, steady FPS (and with the warm-up), tracks and crops."""
     frames = sum(s["frames"] for s in done)
     seconds = sum(s["seconds"] for s in done)
-    # Steady rate: each video's frames after its first (whose detector call includes warm-up).
+    # Steady rate: each source's frames after its first (whose detector call includes warm-up).
     steady = [(s["frames"] - 1, (s["frames"] - 1) / s["processing_fps"]) for s in done if s["processing_fps"]]
     steady_fps = sum(n for n, _ in steady) / sum(t for _, t in steady) if steady else 0.0
-    print(f"processed {len(done)}/{num_videos} videos ({skipped} unreadable, {num_others} non-video "
-          f"files skipped): {frames} frames at {steady_fps:.1f} FPS ({frames / seconds if seconds else 0:.1f} "
-          f"with the warm-up), "
-          f"{sum(s['tracks'] for s in done)} tracks, {sum(s['faces_saved'] for s in done)} face crops "
-          f"in {output_path}")
+    print(f"total: {len(done)} of {num_sources} videos processed ({skipped} skipped, {ignored} non-video "
+          f"files ignored): {frames} frames at {steady_fps:.1f} FPS ({frames / seconds if seconds else 0:.1f} "
+          f"with the warm-up), {sum(s['tracks'] for s in done)} tracks, "
+          f"{sum(s['faces_saved'] for s in done)} face crops in {output_path}")
+
+
+def _main(argv, detector_factory):
+    args = parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    if detector_factory is None:
+        check_model_path(args.model)
+    sources, ignored = _resolve_inputs(args)
+    if detector_factory is None:
+        detector_factory = functools.partial(load_face_detector, precision=args.precision,
+                                             max_dimension=args.max_dimension or None)
+    try:
+        detector = detector_factory(args.model)
+    except (OSError, ValueError) as err:
+        raise UserError(f"{err}" if args.model in str(err) else f"{args.model}: {err}") from None
+    display = args.display and display_available()
+    if args.display and not display:
+        LOGGER.warning("--display ignored: no screen, or this OpenCV has no GUI support (see README: "
+                       "requirements for a desktop)")
+    done, skipped = _process_sources(sources, detector, args.output_path, _options_from_args(args, display))
+    if display:
+        cv2.destroyAllWindows()
+    if not done:
+        if len(sources) == 1:
+            raise UserError(skipped[0])
+        raise UserError(f"none of the {len(sources)} videos could be processed (the warnings above say why)")
+    _print_summary(done, len(sources), len(skipped), ignored, args.output_path)
+    return 0
 
 
 def main(argv=None, detector_factory=None):
@@ -534,32 +726,10 @@ def main(argv=None, detector_factory=None):
         detector_factory: callable(model_path) -> detector; default loads FaceDetector.
 
     Returns:
-        int exit status: 0 if at least one video was processed, 1 if none, 2 if the
-        detector could not be loaded or the output folder not written, 130 after Ctrl-C.
+        int exit status: 0 if at least one source was processed; 2 after one ``error:`` line for
+        a user error (see the module docstring); 130 after Ctrl-C.
     """
-    args = parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    inputs = _list_inputs(args)
-    if inputs is None:
-        return 1
-    videos, others = inputs
-    try:
-        detector = (detector_factory or functools.partial(load_face_detector, precision=args.precision))(args.model)
-    except (FileNotFoundError, OSError, ValueError) as err:
-        LOGGER.error("%s", err)
-        return 2
-    display = args.display and display_available()
-    if args.display and not display:
-        LOGGER.warning("--display ignored: no screen (or OpenCV without GUI support) here")
-    result = _process_videos(videos, detector, args.output_path, _options_from_args(args, display))
-    if isinstance(result, int):
-        return result
-    done, skipped = result
-    if display:
-        cv2.destroyAllWindows()
-    _print_summary(done, len(videos), skipped, len(others), args.output_path)
-    return 0 if done else 1
+    return report_errors(lambda args: _main(args, detector_factory), argv)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,20 @@ Examples:
     python train.py --config configs/config.json
     python train.py --config configs/sample.json --num_steps 200
 """
-import argparse
-import logging
-import os
 import sys
+
+if __name__ == "__main__":  # Ctrl-C while the modules load: one line, exit 130 (later: a checkpoint first)
+    from src.cli import quiet_ctrl_c
+    quiet_ctrl_c()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from src.cli import USER_ERRORS, add_debug_flag, import_tensorflow, report_errors  # noqa: E402  (no TF import)
+from src.cli import (USER_ERRORS, add_debug_flag, check_output_folder, import_tensorflow,  # noqa: E402  (no TF)
+                     report_errors)
 from src.config import ConfigError, load_config  # noqa: E402  (no TensorFlow import)
 
 
@@ -35,6 +41,7 @@ def _main(argv):
     # User errors (a ConfigError, a missing, incomplete or empty shard set: src.cli.USER_ERRORS)
     # are found here, before the model is built or anything is written to model_dir.
     config = load_config(args.config)  # before TensorFlow is imported: a bad recipe fails fast
+    check_output_folder(config.training.model_dir, f"training.model_dir of {args.config}")
     import_tensorflow()  # TF's start-up lines follow TF_CPP_MIN_LOG_LEVEL too
     from src.input_pipeline.pipeline import list_shards
     list_shards(config.input.train_dataset)

@@ -43,6 +43,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from prepare_data import faces as face_lib  # noqa: E402
+from src.cli import USER_ERRORS, add_debug_flag, report_errors  # noqa: E402
 from src.atomic_io import write_bytes_atomic, write_text_atomic  # noqa: E402
 
 logger = logging.getLogger("make_sample_dataset")
@@ -223,6 +224,11 @@ def make_sample_dataset(output_dir: str, *, seed: int = 0, num_train: int = 200,
 
 
 def main(argv=None) -> int:
+    """The CLI; returns the exit code (user errors: one ``error:`` line on stderr and 2)."""
+    return report_errors(_main, argv, USER_ERRORS + (ValueError,))
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         description="Build a small synthetic WIDER FACE + FDDB dataset (real package face photos "
                     "pasted on face-free backgrounds, exact ground truth).",
@@ -235,14 +241,10 @@ def main(argv=None) -> int:
     parser.add_argument("--num_val", type=int, default=50, help="WIDER_val images")
     parser.add_argument("--num_fddb", type=int, default=50, help="FDDB images (spread over up to 10 folds)")
     parser.add_argument("--image_size", type=int, default=640, help="long side of every image, pixels")
-    args = parser.parse_args(argv)
+    args = add_debug_flag(parser).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        truth = make_sample_dataset(args.output_dir, seed=args.seed, num_train=args.num_train,
-                                    num_val=args.num_val, num_fddb=args.num_fddb, image_size=args.image_size)
-    except ValueError as error:
-        logger.error("%s", error)
-        return 2
+    truth = make_sample_dataset(args.output_dir, seed=args.seed, num_train=args.num_train,
+                                num_val=args.num_val, num_fddb=args.num_fddb, image_size=args.image_size)
     summary = []
     for name, part in (("train", truth["wider"]["train"]), ("val", truth["wider"]["val"]), ("fddb", truth["fddb"])):
         summary.append(f"{name}: {len(part)} images, {sum(len(b) for b in part.values())} faces")

@@ -61,6 +61,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from prepare_data import faces as face_lib  # noqa: E402
+from src.cli import USER_ERRORS, add_debug_flag, report_errors  # noqa: E402
 from src.atomic_io import write_text_atomic  # noqa: E402
 from src.video_io import AtomicVideoWriter  # noqa: E402
 
@@ -575,6 +576,11 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def main(argv=None) -> int:
+    """The CLI; returns the exit code (user errors: one ``error:`` line on stderr and 2)."""
+    return report_errors(_main, argv, USER_ERRORS + (ValueError, OSError))
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
         description="Render the sample face video (real package faces crossing, leaving and "
                     "arriving over a panning scene) and its exact per-frame ground truth.",
@@ -588,14 +594,10 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=_parse_size, default="640x480", help="frame size WIDTHxHEIGHT")
     parser.add_argument("--background", choices=BACKGROUNDS, default="room",
                         help="'room': procedural room; 'motorcycle': cluttered workshop photo (harder)")
-    args = parser.parse_args(argv)
+    args = add_debug_flag(parser).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        video_path, truth_path, truth = write_sample_video(args.output_dir, args.seed, args.seconds,
-                                                           args.fps, args.size, args.background, progress=True)
-    except (ValueError, OSError) as error:
-        logger.error("%s", error)
-        return 2
+    video_path, truth_path, truth = write_sample_video(args.output_dir, args.seed, args.seconds,
+                                                       args.fps, args.size, args.background, progress=True)
     listed = sum(len(f) for f in truth["frames"])
     logger.info("wrote %s (%d frames, %dx%d, %.3g fps, %.2f MB) and %s (%d faces, %d boxes)",
                 video_path, truth["num_frames"], truth["width"], truth["height"], truth["fps"],

@@ -17,13 +17,21 @@ Usage in a script::
 
     if __name__ == "__main__":
         sys.exit(report_errors(main))
+
+Ctrl-C ends a script with one line and exit code 130 at any moment: a script calls
+``quiet_ctrl_c()`` before its heavy imports (NumPy, OpenCV, TensorFlow), which makes Ctrl-C exit
+at once; report_errors hands Ctrl-C back to Python (KeyboardInterrupt) when main starts, so that
+main can save what it has and clean up temporary files.
 """
 import os
 import re
+import signal
 import sys
 import tempfile
+import types
 
-__all__ = ["UserError", "USER_ERRORS", "add_debug_flag", "format_error", "import_tensorflow", "report_errors"]
+__all__ = ["UserError", "USER_ERRORS", "add_debug_flag", "check_output_folder", "format_error", "import_tensorflow",
+           "one_line_usage_errors", "quiet_ctrl_c", "report_errors"]
 
 
 # The shell's exit status for a process ended by SIGINT (128 + 2).
@@ -40,11 +48,63 @@ USER_ERRORS = (UserError, FileNotFoundError, FileExistsError, IsADirectoryError,
                PermissionError)
 
 
+def _exit_interrupted(signum, frame):
+    """SIGINT handler of quiet_ctrl_c: one line, exit 130, no traceback (nothing is written yet)."""
+    os.write(2, b"error: interrupted\n")
+    os._exit(EXIT_INTERRUPTED)
+
+
+def quiet_ctrl_c():
+    """Makes Ctrl-C print ``error: interrupted`` and exit 130 at once, until report_errors runs main.
+
+    Call it first thing in a script, before the imports that take seconds, where a KeyboardInterrupt
+    would print a traceback of import machinery. Only in the main thread (signal handlers).
+    """
+    signal.signal(signal.SIGINT, _exit_interrupted)
+
+
+def _usage_error(parser, message):
+    """argparse's error() as one line: raises UserError (report_errors prints it, exit 2)."""
+    raise UserError(f"{parser.prog}: {message} (see {parser.prog} --help)")
+
+
+def one_line_usage_errors(parser):
+    """Makes the parser's usage errors (unknown flag, bad value) a UserError, i.e. one ``error:`` line.
+
+    The parser must then be used inside report_errors. Returns the parser.
+    """
+    parser.error = types.MethodType(_usage_error, parser)
+    return parser
+
+
 def add_debug_flag(parser):
-    """Adds the ``--debug`` flag (full tracebacks instead of one-line errors) to an argparse parser."""
+    """Adds the ``--debug`` flag (full tracebacks instead of one-line errors) to an argparse parser.
+
+    It also makes the parser's usage errors one line (see one_line_usage_errors).
+    """
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error instead of one line")
-    return parser
+    return one_line_usage_errors(parser)
+
+
+def check_output_folder(path, what):
+    """Raises UserError unless `path` is a folder that can be written, or one that can be created.
+
+    Nothing is created, so a run that stops before writing leaves no empty folder.
+
+    Args:
+        path: str, the folder a script will write into.
+        what: str, where the path comes from, for the message (e.g. '--output_path').
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{path}: exists and is not a folder ({what})")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError(f"{path}: cannot be created: {existing} is a file, not a folder ({what})")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: cannot write there: no permission in {existing} ({what})")
 
 
 def format_error(error):
@@ -71,6 +131,9 @@ def report_errors(main, argv=None, user_errors=USER_ERRORS):
     if argv is None:
         argv = sys.argv[1:]
     argv = list(argv)
+    quiet = signal.getsignal(signal.SIGINT) is _exit_interrupted
+    if quiet:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # main may now save and clean up
     try:
         code = main(argv)
     except user_errors as e:
@@ -85,6 +148,9 @@ def report_errors(main, argv=None, user_errors=USER_ERRORS):
         sys.stdout.flush()
         print(f"error: {format_error(e) if str(e) else 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if quiet:
+            signal.signal(signal.SIGINT, _exit_interrupted)
     return 0 if code is None else code
 
 

@@ -12,6 +12,7 @@ import uuid
 import numpy as np
 import tensorflow as tf
 
+from src.cli import check_output_folder
 from src.detector import FaceBoxes
 from src.evaluation.ap import Evaluator
 from src.input_pipeline.pipeline import build_dataset
@@ -378,6 +379,7 @@ def train(config, num_steps=None):
         multi-worker run other than the chief, which do not evaluate; see `_Role`).
     """
     tc = config.training
+    check_output_folder(tc.model_dir, "training.model_dir")  # one line, not a TensorFlow traceback
     num_steps = tc.num_steps if num_steps is None else num_steps
     strategy = make_strategy(tc.strategy)
     role = _Role(strategy, tc.model_dir)

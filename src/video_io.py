@@ -1,4 +1,4 @@
-"""Video and image file I/O for start.py: threaded frame reading and writing, atomic writers.
+"""Video I/O for start.py: threaded frame reading (files, cameras, streams) and writing, atomic writers.
 
 Frames are numpy uint8 arrays [H, W, 3] in OpenCV's BGR order. Boxes do not appear here.
 Every file is written under a temporary name in its destination folder and renamed into
@@ -15,73 +15,89 @@ from src.atomic_io import temporary_sibling, write_bytes_atomic
 
 LOGGER = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm", ".flv")
 # Frames buffered by the reader thread: enough to hide decode jitter, small in memory.
 READ_AHEAD_FRAMES = 8
 # Frames the writer thread may lag behind write().
 WRITE_BEHIND_FRAMES = 8
+# How long opening or reading a stream may block before it counts as dropped (FFmpeg's
+# defaults are 30 s or more, during which Ctrl-C is the only way out).
+STREAM_TIMEOUT_MS = 10000
+# Seconds between a stream's reconnection attempts (start.py --reconnect_delay).
+RECONNECT_DELAY_SECONDS = 2.0
 
 
 class VideoReadError(Exception):
-    """A video file cannot be opened or holds no frame."""
+    """A video, camera or stream cannot be opened or holds no frame."""
 
 
-def list_videos(folder):
-    """Lists the files in a folder whose extension is a known video extension.
+def open_capture(target):
+    """A cv2.VideoCapture of a file path, a camera index (int) or a stream URL (str with '://').
 
-    Args:
-        folder: str, directory path.
-
-    Returns:
-        (videos, others): sorted lists of paths; `others` are the remaining regular files.
-
-    Raises:
-        NotADirectoryError: if folder is not a directory.
+    Streams are opened with FFmpeg and STREAM_TIMEOUT_MS for opening and for each read.
     """
-    if not os.path.isdir(folder):
-        raise NotADirectoryError(f"{folder}: not a directory")
-    videos, others = [], []
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            continue
-        (videos if name.lower().endswith(VIDEO_EXTENSIONS) else others).append(path)
-    return videos, others
+    if isinstance(target, str) and "://" in target:
+        return cv2.VideoCapture(target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                         cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+    return cv2.VideoCapture(target)
 
 
 class FrameReader:
-    """Decodes a video in a background thread; iterate to get (index, frame_bgr).
+    """Decodes a video, camera or stream in a background thread; iterate to get (index, frame_bgr).
 
-    Opening reads the first frame, so an unreadable or frameless file fails here rather
-    than halfway through processing.
+    Opening reads the first frame, so an unreadable or frameless source fails here rather
+    than halfway through processing. A live reader (camera, stream) never makes its source
+    wait: when the consumer is slower than the source, the oldest buffered frame is dropped
+    (counted in `dropped`), so the frames processed stay current. A stream that stops
+    delivering frames is reopened up to `reconnects` times, with one warning line each.
 
     Attributes:
         fps: float, frames per second from the container (25.0 when it is missing).
         width, height: int, frame size in pixels.
-        frame_count: int, the container's frame count (may be approximate; 0 if unknown).
+        frame_count: int, the container's frame count (may be approximate; 0 if unknown,
+            always 0 for a live source).
+        ended: why the frames ended, once iteration is over: 'end' (the file or stream
+            ended), 'max_frames', 'lost' (a live source stopped delivering frames and could not
+            be reopened) or 'stopped' (close() was called).
+        dropped: int, frames a live reader dropped because the consumer was slower.
+        reconnections: int, times a stream was reopened.
     """
 
-    def __init__(self, path, max_frames=None):
+    def __init__(self, target, max_frames=None, *, name=None, live=False, reconnects=0,
+                 reconnect_delay=RECONNECT_DELAY_SECONDS):
         """Args:
-            path: str, video file.
+            target: what cv2.VideoCapture opens: a file path, a camera index (int) or a URL.
             max_frames: int or None, stop after this many frames.
+            name: str, how messages name the source (default: str(target)).
+            live: bool, a camera or stream (drop frames rather than wait; see the class).
+            reconnects: int >= 0, times to reopen the source after it stops delivering frames.
+            reconnect_delay: float, seconds to wait before each reopening.
 
         Raises:
-            VideoReadError: if OpenCV cannot open the file or it yields no frame.
+            VideoReadError: if OpenCV cannot open the source or it yields no frame.
         """
-        self.path = path
-        self._cap = cv2.VideoCapture(path)
+        self.path = target
+        self.name = str(target) if name is None else name
+        self.live = live
+        self._reconnects = reconnects
+        self._reconnect_delay = reconnect_delay
+        self.ended = None
+        self.dropped = 0
+        self.reconnections = 0
+        what = "a video" if not live else ("a camera" if isinstance(target, int) else "a stream")
+        self._cap = open_capture(target)
         if not self._cap.isOpened():
             self._cap.release()
-            raise VideoReadError(f"{path}: cannot be opened as a video")
+            raise VideoReadError(f"{self.name}: cannot be opened as {what}")
         ok, first = self._cap.read()
         if not ok or first is None:
             self._cap.release()
-            raise VideoReadError(f"{path}: no frame could be decoded (empty or corrupt video)")
+            raise VideoReadError(f"{self.name}: no frame could be read"
+                                 + (" (empty or corrupt video)" if not live else ""))
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 and fps < 1000 else 25.0
         self.height, self.width = first.shape[:2]
-        self.frame_count = max(int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = 0 if live or not count or count < 0 else int(count)
         if max_frames is not None:
             self.frame_count = min(self.frame_count, max_frames) if self.frame_count else max_frames
         self._max_frames = max_frames
@@ -90,15 +106,62 @@ class FrameReader:
         self._stop = threading.Event()
         self._thread = None
 
+    def _put(self, item):
+        """Queues a frame; a live reader drops the oldest queued frame instead of waiting."""
+        if not self.live:
+            self._queue.put(item)
+            return
+        while True:
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _reopen(self, index):
+        """The first frame after reopening a dropped live source, or None (self.ended says why)."""
+        while self.live and self.reconnections < self._reconnects and not self._stop.is_set():
+            self.reconnections += 1
+            LOGGER.warning("%s: no frame after frame %d; reconnecting (%d of %d)", self.name, index,
+                           self.reconnections, self._reconnects)
+            self._cap.release()
+            if self._stop.wait(self._reconnect_delay):
+                break
+            self._cap = open_capture(self.path)
+            ok, frame = self._cap.read() if self._cap.isOpened() else (False, None)
+            if ok and frame is not None:
+                return frame
+        if self._stop.is_set():
+            self.ended = "stopped"
+        elif self.live:
+            self.ended = "lost"
+            tried = f" and {self._reconnects} reconnection(s)" if self._reconnects else ""
+            LOGGER.warning("%s: no frame after frame %d%s; ending it there", self.name, index, tried)
+        else:
+            self.ended = "end"
+        return None
+
     def _run(self):
         index = 0
         frame = self._first
         self._first = None
         try:
-            while frame is not None and not self._stop.is_set():
-                if self._max_frames is not None and index >= self._max_frames:
+            while True:
+                if self._stop.is_set():
+                    self.ended = "stopped"
                     break
-                self._queue.put((index, frame))
+                if frame is None:
+                    frame = self._reopen(index)
+                    if frame is None:
+                        break
+                if self._max_frames is not None and index >= self._max_frames:
+                    self.ended = "max_frames"
+                    break
+                self._put((index, frame))
                 index += 1
                 ok, frame = self._cap.read()
                 if not ok:
@@ -108,7 +171,7 @@ class FrameReader:
 
     def __iter__(self):
         if self._thread is not None:
-            raise RuntimeError(f"{self.path}: a FrameReader can be iterated only once")
+            raise RuntimeError(f"{self.name}: a FrameReader can be iterated only once")
         self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
         self._thread.start()
         while True:
@@ -118,7 +181,7 @@ class FrameReader:
             yield item
 
     def close(self):
-        """Stops the reader thread and releases the file."""
+        """Stops the reader thread and releases the source."""
         self._stop.set()
         if self._thread is not None:
             while self._thread.is_alive():
@@ -162,12 +225,12 @@ def create_run_dir(output_root, name):
 
     Args:
         output_root: str, parent folder (created if missing).
-        name: str, usually the video's file stem.
+        name: str, usually the video's file stem; may hold '/' (subfolders, created if missing).
 
     Returns:
         str, path of the new folder.
     """
-    os.makedirs(output_root, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.join(output_root, name)) or output_root, exist_ok=True)
     attempt = 1
     while True:
         folder = os.path.join(output_root, name if attempt == 1 else f"{name}__run{attempt}")

@@ -104,13 +104,14 @@ def test_bad_items_are_skipped_or_fixed_and_counted(good_set, tmp_path):
     add_item(root, "escape", 30, 30, [[1, 1, 5, 5]], data=False, filename="../a.jpg")
     add_item(root, "absolute", 30, 30, [[1, 1, 5, 5]], data=False, filename=os.path.join(root, "images", "a.jpg"))
     add_item(root, "mismatch", 31, 30, [[1, 1, 5, 5]], data=jpeg_bytes(30, 30))
+    add_item(root, "swapped", 30, 30, [[1, 1, 5, 5], [20, 2, 10, 12]], data=jpeg_bytes(30, 30))  # xmin > xmax
     with open(os.path.join(root, "annotations", "broken.json"), "w") as f:
         f.write('{"filename": "a.jpg", "size": {"width": 5}}')
 
     counts = run(root, str(tmp_path / "out"))
     assert dict(counts) == {
         "written": 6 + 3, "bad_annotation": 1, "unsafe_filename": 2, "missing_image": 1, "corrupt_image": 2,
-        "size_mismatch": 1, "reencoded": 2, "dropped_boxes": 2, "clipped_boxes": 1, "empty_images": 1}
+        "size_mismatch": 1, "inverted_box": 1, "reencoded": 2, "dropped_boxes": 2, "clipped_boxes": 1, "empty_images": 1}
     records = read_records(str(tmp_path / "out"))
     assert sorted(records) == sorted(["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", "f.jpg",
                                       "png.png", "gray.jpg", "zero.jpg"])

@@ -292,7 +292,7 @@ def test_evaluate_script_writes_official_files(tmp_path, capsys):
     # Budgets of a partial FDDB: at 0 FP no row qualifies except the sentinel (TPR 0).
     code = evaluate_fddb.main(['-a', os.path.join(root, 'ell.txt'), '-d', os.path.join(root, 'det.txt'),
                                '-i', os.path.join(root, 'pics'), '-l', os.path.join(root, 'list.txt'),
-                               '-r', prefix, '--no_plot', '--at_fp', '0,1'])
+                               '-r', prefix, '--no_plot', '--at_fp', '0,1', '--overwrite'])
     out = capsys.readouterr().out
     assert code == 0
     assert 'discrete TPR 0.0000, continuous 0.0000 at 0 false positives; discrete TPR 0.3333, continuous %.4f at 1 false' % continuous in out

@@ -71,7 +71,7 @@ def test_end_to_end_byte_with_video(tmp_path, clip):
     assert rc == 0
     folder = out / "people"
     assert double.calls == FRAMES and double.shapes[0] == (HEIGHT, WIDTH, 3)
-    assert double.thresholds[0] == pytest.approx(0.1)  # byte asks for low-score detections too
+    assert double.thresholds[0] == pytest.approx(start.DEFAULT_LOW_SCORE_THRESHOLD)  # byte asks for low scores too
 
     rows = _read_mot(folder / "people_tracks.txt")
     assert rows[:, 0].min() >= 1 and rows[:, 0].max() <= FRAMES
@@ -135,15 +135,18 @@ def _write_zero_frame_avi(path):
     writer.release()
 
 
-def test_bad_inputs(tmp_path, clip, caplog):
+def test_bad_inputs(tmp_path, clip, caplog, capsys):
     caplog.set_level(logging.WARNING)
     factory = lambda model: GroundTruthDetector(clip["dets"])  # noqa: E731
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert start.main([str(empty), "--output_path", str(tmp_path / "o1")], detector_factory=factory) == 1
-    assert "no video files found" in caplog.text
-    assert start.main([str(tmp_path / "missing")], detector_factory=factory) == 1
-    assert "not a directory" in caplog.text
+    assert start.main([str(empty), "--output_path", str(tmp_path / "o1")], detector_factory=factory) == 2
+    assert capsys.readouterr().err == (f"error: {empty}: no video file in it (--recursive also looks in "
+                                       "subfolders); extensions: .mp4 .avi .mov .mkv .m4v .mpg .mpeg .wmv .webm .flv\n")
+    assert start.main([str(tmp_path / "missing")], detector_factory=factory) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing'}: no such file or folder\n"
+    assert start.main([str(tmp_path / "nope" / "x.mp4")], detector_factory=factory) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nope' / 'x.mp4'}: no such folder: {tmp_path / 'nope'}\n"
 
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -151,10 +154,11 @@ def test_bad_inputs(tmp_path, clip, caplog):
     _write_zero_frame_avi(bad / "zero.avi")
     caplog.clear()
     assert start.main([str(bad), "--output_path", str(tmp_path / "o2"), "--no_progress"],
-                      detector_factory=factory) == 1
+                      detector_factory=factory) == 2
     assert "x.mp4: cannot be opened as a video; skipped" in caplog.text
     assert "zero.avi" in caplog.text and "skipped" in caplog.text
-    assert not (tmp_path / "o2").exists() or os.listdir(tmp_path / "o2") == []
+    assert capsys.readouterr().err.endswith("error: none of the 2 videos could be processed (the warnings above say why)\n")
+    assert not (tmp_path / "o2").exists()
 
     os.symlink(clip["path"], bad / "good.mp4")
     (bad / "notes.txt").write_text("hello")
@@ -162,22 +166,26 @@ def test_bad_inputs(tmp_path, clip, caplog):
     assert start.main([str(bad), "--output_path", str(tmp_path / "o3"), "--no_progress",
                        "--max_frames", "10"], detector_factory=factory) == 0
     assert os.listdir(tmp_path / "o3") == ["good"]
-    assert "notes.txt: skipped" in caplog.text
+    assert "notes.txt" not in caplog.text  # not a video: ignored, counted in the total line
+    assert capsys.readouterr().out.startswith("total: 1 of 3 videos processed (2 skipped, 1 non-video files ignored)")
 
 
-def test_annotated_video_never_goes_into_the_input_folder(tmp_path, clip, caplog):
+def test_annotated_video_never_goes_into_the_input_folder(tmp_path, clip, capsys):
     videos = _video_dir(tmp_path, clip)
     rc = start.main([str(videos), "--output_path", str(videos), "--save_video"],
                     detector_factory=lambda model: GroundTruthDetector(clip["dets"]))
-    assert rc == 1 and "must not be the input folder" in caplog.text
+    assert rc == 2 and "must not be inside the input folder" in capsys.readouterr().err
     assert os.listdir(videos) == ["people.mp4"]
 
 
-def test_missing_model_is_a_one_line_error(tmp_path, clip, caplog):
+def test_missing_model_is_a_one_line_error(tmp_path, clip, capsys):
     videos = _video_dir(tmp_path, clip)
     rc = start.main([str(videos), "--model", str(tmp_path / "nope.pb"), "--output_path", str(tmp_path / "o")])
     assert rc == 2
-    assert "nope.pb: model file not found" in caplog.text
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nope.pb'}: model file not found (pass --model PATH to a frozen .pb)\n"
+    rc = start.main([str(videos), "--model", str(tmp_path), "--output_path", str(tmp_path / "o")])
+    assert rc == 2
+    assert capsys.readouterr().err == f"error: {tmp_path}: is a folder, not a frozen graph (.pb) file (pass --model PATH)\n"
     assert not (tmp_path / "o").exists()
 
 
@@ -193,10 +201,10 @@ def test_display_without_screen_is_a_warning(tmp_path, clip, caplog, monkeypatch
 
 @pytest.mark.parametrize("flag", [["--detect_every", "0"], ["--top_k", "0"], ["--scale", "-1"],
                                   ["--tracker", "kcf"], ["--margin", "-2"]])
-def test_bad_flags_exit_with_usage(flag):
-    with pytest.raises(SystemExit) as info:
-        start.main(["media", *flag])
-    assert info.value.code == 2
+def test_bad_flags_are_one_line(flag, capsys):
+    assert start.main(["media", *flag]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and flag[0] in err
 
 
 def test_frame_reader_reads_all_frames_and_stops_early(clip):
@@ -252,7 +260,8 @@ def test_ctrl_c_writes_partial_results_and_one_line(tmp_path, clip, capsys):
                      "--no_progress"], detector_factory=lambda model: double)
     assert rc == 130
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: interrupted: {videos / 'people.mp4'}: partial results for 30 frames")
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: interrupted: {videos / 'people.mp4'}: partial results (\"complete\": false) for 30 frames")
     folder = out / "people"
     summary = json.loads((folder / "people_summary.json").read_text())
     assert summary["complete"] is False and summary["frames"] == 30 and summary["frames_expected"] == FRAMES
@@ -294,7 +303,11 @@ def test_unwritable_output_path_is_one_line(tmp_path, clip, capsys):
                     detector_factory=lambda model: GroundTruthDetector(clip["dets"]))
     assert rc == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == [f"error: {blocker / 'out'}: cannot write the results: Not a directory ({blocker / 'out'})"]
+    assert lines == [f"error: {blocker / 'out'}: cannot be created: {blocker} is a file, not a folder (--output_path)"]
+    rc = start.main([str(videos), "--output_path", str(blocker), "--no_progress"],
+                    detector_factory=lambda model: GroundTruthDetector(clip["dets"]))
+    assert rc == 2
+    assert capsys.readouterr().err == f"error: {blocker}: exists and is not a folder (--output_path)\n"
 
 
 def test_cli_defaults_come_from_video_options():

@@ -61,6 +61,15 @@ def read_fold_list(path):
     return paths
 
 
+def _is_number(text):
+    """True if `text` parses as a float."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _parse_blocks(path, num_fields, allowed_extra, what, check=None):
     """Parses the common 'path line, count line, count record lines' layout.
 
@@ -106,6 +115,10 @@ def _parse_blocks(path, num_fields, allowed_extra, what, check=None):
                 raise ValueError('%s:%d: file ends after %d of %d %s lines for %r'
                                  % (path, len(lines), k, count, what, image_line))
             fields = lines[number - 1].split()
+            if len(fields) == 1 and not _is_number(fields[0]):  # an image path: the count promised more
+                raise ValueError('%s:%d: the %s count says %d for %r, but %d %s line(s) follow before '
+                                 'the next image path %r (line %d)' % (path, i + 2, what, count, image_line,
+                                                                      k, what, lines[number - 1], number))
             if not num_fields <= len(fields) <= num_fields + allowed_extra:
                 raise ValueError('%s:%d: expected %d numbers on a %s line, got %d in %r'
                                  % (path, number, num_fields, what, len(fields), lines[number - 1]))

@@ -1,8 +1,11 @@
 """The command line ``python -m src.visualize {anchors,augmentations,detections} ...``.
 
 Each subcommand writes one PNG atomically to the path given with the required ``--output``
-(there is no default, so nothing tracked, e.g. media/pictures, is overwritten unless named).
-Exit code 0, or 2 after one logged error (bad arguments, unreadable inputs).
+(there is no default, so nothing tracked, e.g. media/pictures, is overwritten unless named). An
+existing ``--output`` is refused unless ``--overwrite``; an output that is one of the inputs is
+always refused. Exit code 0; 2 after one ``error: <what>: <why>`` line on stderr (bad arguments,
+unreadable inputs, an existing output; ``--debug`` shows the traceback); 130 on Ctrl-C. The
+arguments and files are checked before TensorFlow loads.
 """
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import logging
 import os
 
 import cv2
+
+from src.cli import UserError, add_debug_flag, one_line_usage_errors, report_errors
 
 from src.visualize.anchors import (ANCHOR_FIGURE_DPI, ANCHOR_FIGURE_INCHES, anchor_cell_groups,
                                    anchors_figure, default_anchor_background)
@@ -40,8 +45,6 @@ def _run_augmentations(args):
 
 
 def _run_detections(args):
-    from src.frozen_graph import FrozenGraphDetector
-
     if args.video:
         name = os.path.basename(args.video)
         named = [(f"{name} frame {index}", frame)
@@ -50,7 +53,14 @@ def _run_detections(args):
     else:
         named, failures = read_images(args.images)
         if not named:
-            raise ValueError(f"none of the {len(args.images)} image(s) could be read")
+            raise ValueError(failures[0] if len(failures) == 1 else
+                             f"none of the {len(args.images)} images could be read (the warnings above say why)")
+    if os.path.isdir(args.model):
+        raise UserError(f"{args.model}: is a folder, not a frozen graph (.pb) file (--model)")
+    if not os.path.isfile(args.model):
+        raise UserError(f"{args.model}: model file not found (--model)")
+    from src.frozen_graph import FrozenGraphDetector  # TensorFlow loads only now, after every check
+
     detector = FrozenGraphDetector(args.model, precision=args.precision)
     tiles = detection_tiles(detector, named, args.score_threshold, args.tile_width)
     picture = tile_grid(tiles, min(args.cols, len(tiles)))
@@ -76,6 +86,8 @@ def build_parser():
         sub = commands.add_parser(name, help=help_text, description=help_text, epilog=f"example: {example}",
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         sub.add_argument("--output", required=True, help="PNG file to write (atomically)")
+        sub.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+        add_debug_flag(sub)
         sub.add_argument("--colours", type=int, default=DEFAULT_PNG_COLOURS,
                          help="palette size of the PNG (2..256), 0 for full colour")
         return sub
@@ -119,7 +131,8 @@ def build_parser():
     detections.add_argument("--tile_width", type=int, default=480, help="tile width; the height fits the tallest image")
     detections.add_argument("--cols", type=int, default=2, help="grid columns")
     detections.set_defaults(run=_run_detections)
-    return parser
+    parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)  # also accepted first
+    return one_line_usage_errors(parser)
 
 
 def _check_args(args):
@@ -133,18 +146,32 @@ def _check_args(args):
         raise ValueError(f"--colours must be 0 or in 2..256, got {args.colours}")
     if not args.output.lower().endswith(".png"):
         raise ValueError(f"--output {args.output}: must end in .png")
+    _check_output(args)
+
+
+def _check_output(args):
+    """Refuses an output that is an input (always) or that exists (without --overwrite)."""
+    inputs = list(getattr(args, "images", None) or []) + [getattr(args, name, None) for name in ("image", "video")]
+    output = os.path.realpath(args.output)
+    for path in inputs:
+        if path and os.path.exists(path) and os.path.realpath(path) == output:
+            raise UserError(f"{args.output}: is also an input; write the picture to another file (--output)")
+    if os.path.isdir(args.output):
+        raise UserError(f"{args.output}: is a folder, not a PNG file (--output)")
+    if os.path.exists(args.output) and not args.overwrite:
+        raise UserError(f"{args.output}: already exists; pass --overwrite to replace it")
 
 
 def main(argv=None):
-    """Runs the command line; returns 0, or 2 after logging one error."""
+    """Runs the command line; returns 0, 2 after one ``error:`` line on stderr, or 130 on Ctrl-C."""
+    return report_errors(_main, argv, (UserError, ValueError, OSError))
+
+
+def _main(argv):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        _check_args(args)
-        picture, what = args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        logger.error("%s", error)
-        return 2
+    _check_args(args)
+    picture, what = args.run(args)
     logger.info("wrote %s (%dx%d, %.0f KB): %s", args.output, picture.shape[1], picture.shape[0],
                 os.path.getsize(args.output) / 1024, what)
     return 0

@@ -94,13 +94,15 @@ def read_images(paths):
 
     Returns:
         (named_images, failures): list of (file name, uint8 [H, W, 3] RGB) in order; list of the
-        one-line error messages of the files that could not be read (each also logged).
+        one-line error messages of the files that could not be read (each also logged, unless
+        `paths` is a single file: the caller then has one error to report, not a warning too).
     """
     named, failures = [], []
     for path in paths:
         try:
             named.append((os.path.basename(path), read_rgb(path)))
         except ValueError as error:
-            logger.warning("%s", error)
+            if len(paths) > 1:
+                logger.warning("%s", error)
             failures.append(str(error))
     return named, failures
