@@ -6,6 +6,12 @@ with `face_detector.FaceDetector` and with code written for the upstream's graph
 become constants and batch norm is folded into the convolutions. Written atomically; an
 existing output file is replaced only with --overwrite.
 
+--tflite also writes the network (up to the prediction heads) as a LiteRT model beside the
+`.pb` (model.pb -> model.tflite), which FaceDetector(..., backend='litert') and the 'auto'
+backend run with XNNPACK; it records the `.pb`'s sha256, so a `.tflite` is only ever used with
+the `.pb` it was made from (src/tflite_export.py). Without -s, --tflite converts the existing
+--output_pb (a `.pb` is all it needs). It needs the ai_edge_litert package.
+
 User errors (a missing, empty or corrupt SavedModel, an existing output, an output that is a
 folder) end with one line `error: ...` on stderr and exit code 2; --debug shows the traceback.
 
@@ -13,6 +19,8 @@ Examples:
     python create_pb.py -s export/run00/240000 -o model.pb
     python create_pb.py -s export/run00 -o model.pb      # the latest version in the folder
     python create_pb.py -s export/run00 -o model.pb --overwrite
+    python create_pb.py -s export/run00 -o model.pb --tflite   # also model.tflite
+    python create_pb.py --tflite -o model/facebox.pb            # model/facebox.tflite from the .pb
 """
 import argparse
 import os
@@ -55,16 +63,45 @@ def check_output(path, overwrite):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-s", "--saved_model_folder", required=True, help="SavedModel folder (or its parent)")
+    parser.add_argument("-s", "--saved_model_folder",
+                        help="SavedModel folder (or its parent); required unless --tflite converts an existing .pb")
     parser.add_argument("-o", "--output_pb", default="model.pb", help="where to write the frozen graph")
     parser.add_argument("--overwrite", action="store_true", help="replace --output_pb if it exists")
+    parser.add_argument("--tflite", action="store_true",
+                        help="also write the network as a LiteRT model beside the .pb (model.pb -> model.tflite, "
+                             "always replaced); without -s, convert the existing --output_pb")
     add_debug_flag(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.saved_model_folder is None and not args.tflite:
+        parser.error("the following arguments are required: -s/--saved_model_folder (or --tflite to convert "
+                     "an existing --output_pb)")
+    return args
+
+
+def write_tflite(pb_path):
+    """Writes the .tflite of `pb_path` beside it; returns a one-line summary."""
+    from src import tflite_export
+    try:
+        path, facts = tflite_export.export_tflite(pb_path)
+    except ImportError as e:
+        raise UserError(f"--tflite needs the ai_edge_litert package: pip install ai-edge-litert==2.3.0 ({e})") from e
+    except tflite_export.TfliteExportError as e:
+        raise UserError(f"{pb_path}: cannot convert to .tflite: {e}") from e
+    except ValueError as e:  # not a GraphDef: the message names the file
+        raise UserError(str(e)) from e
+    return (f"wrote {path} ({facts['size_bytes'] / 2**20:.1f} MB): the network to its {facts['heads']} heads, "
+            f"outputs within {facts['relative_difference']:.1e} (relative) of the .pb's")
 
 
 def run(argv=None):
     """The script without the error policy: user errors are raised (UserError, OSError)."""
     args = parse_args(argv)
+    if args.saved_model_folder is None:  # --tflite from an existing .pb
+        if not os.path.isfile(args.output_pb):
+            raise FileNotFoundError(2, "no such .pb to convert", args.output_pb)
+        import_tensorflow()
+        print(write_tflite(args.output_pb))
+        return 0
     check_output(args.output_pb, args.overwrite)
     saved_model = resolve_saved_model(args.saved_model_folder)
     import_tensorflow()
@@ -81,6 +118,8 @@ def run(argv=None):
     top = ", ".join(f"{op} {n}" for op, n in sorted(counts.items(), key=lambda x: -x[1])[:6])
     size_mb = os.path.getsize(args.output_pb) / 2**20
     print(f"wrote {args.output_pb} ({size_mb:.1f} MB): {len(graph_def.node)} ops ({top}, ...)")
+    if args.tflite:
+        print(write_tflite(args.output_pb))
     return 0
 
 

@@ -12,14 +12,18 @@ code alike (v1 control flow, TensorArrayV3 from tf.map_fn, NonMaxSuppressionV3).
 Example:
     detector = FaceDetector('model/facebox.pb')
     boxes, scores = detector(rgb_image_uint8, score_threshold=0.5)
-    detector = FaceDetector('model/facebox.pb', max_dimension=1024)   # for camera photos
+    detector = FaceDetector('model/facebox.pb', max_dimension=None)   # every image at full size
 
-Image size: the network runs on the image as given, so its anchors (32 to 512 px) are in the
-image's pixels. In a huge photo (e.g. 4000x3000 from a phone camera) a face filling a good part
-of the frame is far larger than the 512 px anchor and is missed, and the run is slow (the cost
-grows with the pixel count). Set `max_dimension` (1024 is a good value, the training size of
-the WIDER recipe) to downscale such photos first; boxes still come back in the original pixels.
-For small faces in small images, `min_dimension` upscales instead.
+Image size: the network's anchors are 32 to 512 px in the pixels of the image it runs on. In a
+large image (a 4K frame, a 4000x3000 phone photo) a face filling a good part of the frame is far
+larger than the 512 px anchor: it is missed, and parts of it are found as several false faces,
+slowly (the cost grows with the pixel count). So by default images whose longer side exceeds
+`max_dimension` = DEFAULT_MAX_DIMENSION (1024 px) are downscaled to it first (antialiased), and
+the boxes come back in the original pixels: a 16:9 frame is then 576 px high, so a face as tall
+as the frame about fits the 512 px anchor (measured on an upscaled astronaut: at 1280 a
+1000-px face in a 1080p frame already gave two false boxes, at 1024 none; and 1024 is the
+training size of the WIDER recipe). `max_dimension=None` (or 0) turns it off. For small faces
+in small images, `min_dimension` upscales instead, up to MAX_UPSCALED_SIDE px on a side.
 
 Precision: `precision='float32'` (the default) runs the graph as frozen, bit for bit.
 `'bfloat16'` rewrites this detector's copy of the graph with TensorFlow's oneDNN automatic
@@ -30,8 +34,20 @@ process-wide switch is set. `'auto'` chooses bfloat16 when TensorFlow runs on th
 the CPU has AMX-BF16 or AVX512_BF16 (read from /proc/cpuinfo on Linux), float32 otherwise;
 the choice is in the `precision` attribute and logged. On CPUs without AVX-512 TensorFlow's
 pass leaves the graph in float32; `'bfloat16'` then runs float32 and says so.
+
+Backend: `backend='litert'` runs the network from the `.tflite` beside the `.pb` (same name,
+written by `create_pb.py --tflite` from this very `.pb`: its sha256 is in the `.tflite`'s
+metadata, so a stale or foreign one is refused) with LiteRT's XNNPACK in float32, and the
+frozen graph's own decoding and NMS in TensorFlow: the same API, the same boxes and scores to
+float rounding, faster than TensorFlow float32 on CPUs without bfloat16 units. It needs the
+`ai_edge_litert` package, imported only then. `backend='auto'` (the default) takes it only
+with `precision='auto'`: bfloat16 TensorFlow on CPUs with native bfloat16, else LiteRT when
+its `.tflite` is there, else TensorFlow float32; the choice is in the `backend` and
+`precision` attributes and logged. `'tensorflow'` never uses LiteRT.
 """
 import collections
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -46,6 +62,12 @@ _IMPORT_SCOPE = 'import'
 _INPUT_NAME = 'image_tensor'  # uint8 [batch, height, width, 3], every dimension free
 _OUTPUT_NAMES = ('boxes', 'scores', 'num_boxes')  # [b, max_boxes, 4], [b, max_boxes], [b]
 
+# The default cap on the longer side of the image the network runs on (see the module docstring).
+DEFAULT_MAX_DIMENSION = 1024
+# min_dimension never upscales an image to a longer side than this (a 1x1000 strip with
+# min_dimension=768 would become 768x768000: minutes and gigabytes for nothing).
+MAX_UPSCALED_SIDE = 4096
+
 # Images in one graph call at most; bounds memory when detect_batch gets many equal sizes.
 DEFAULT_MAX_BATCH_SIZE = 8
 # A graph specialised to one input size is made when that size comes this many calls in a
@@ -58,6 +80,11 @@ _MAX_SPECIALISED_SIZES = 4
 _MAX_SHAPE_FEEDS = 4
 
 PRECISIONS = ('float32', 'bfloat16', 'auto')
+BACKENDS = ('auto', 'tensorflow', 'litert')
+# The .tflite's metadata entry (create_pb.py --tflite, src/tflite_export.py) and its format.
+_TFLITE_METADATA_NAME = 'faceboxes'
+_TFLITE_FORMAT = 1
+_LITERT_REQUIREMENT = 'ai-edge-litert==2.3.0'
 # TensorFlow's CPU buffer alignment (EIGEN_MAX_ALIGN_BYTES); see _to_tensor.
 _TENSOR_ALIGNMENT = 64
 _STAGING = threading.local()
@@ -85,8 +112,8 @@ class FaceDetector:
     """
 
     def __init__(self, model_path, gpu_memory_fraction=0.25, visible_device_list='0',
-                 min_dimension=None, max_dimension=None, precision='float32', *,
-                 specialise_after=_SPECIALISE_AFTER):
+                 min_dimension=None, max_dimension=DEFAULT_MAX_DIMENSION, precision='float32', *,
+                 specialise_after=_SPECIALISE_AFTER, backend='auto'):
         """Loads the graph.
 
         Args:
@@ -102,12 +129,14 @@ class FaceDetector:
             min_dimension: int or None. When set, images whose smaller side is below it are
                 upscaled (bilinear) so that side equals it before detection, and boxes are
                 mapped back to the original pixels. The upstream advises 768 for small faces.
-            max_dimension: int or None. When set, images whose longer side exceeds it are
-                downscaled (antialiased, aspect ratio kept) so that side equals it before
-                detection, and boxes are mapped back to the original pixels. Without it a huge
-                photo runs at full size: slow, and faces larger than the network's largest
-                anchor (512 px) are missed. 1024 is a good value for camera photos. It wins over
-                min_dimension when both apply.
+                An upscale that would make a side longer than MAX_UPSCALED_SIDE (4096) px is
+                refused with a ValueError (max_dimension, which wins, avoids it).
+            max_dimension: int or None (default DEFAULT_MAX_DIMENSION, 1024). Images whose
+                longer side exceeds it are downscaled (antialiased, aspect ratio kept) so that
+                side equals it before detection, and boxes are mapped back to the original
+                pixels (see the module docstring for why). None or 0 turns it off: a huge
+                image then runs at full size, slowly, and faces larger than the network's
+                largest anchor (512 px) are missed. It wins over min_dimension when both apply.
             precision: 'float32' (default, the graph as frozen), 'bfloat16' (the graph's
                 convolutions rewritten to bfloat16: faster on CPUs with AMX / AVX512_BF16) or
                 'auto' (bfloat16 on such CPUs, else float32). The resolved choice is the
@@ -116,6 +145,13 @@ class FaceDetector:
             specialise_after: int >= 1 or None (keyword only). In bfloat16, an input size that
                 comes this many calls in a row gets a graph specialised to it (see the class
                 docstring); 1 specialises at once (a camera that runs for hours), None never.
+            backend: 'auto' (default), 'tensorflow' or 'litert' (keyword only): what runs the
+                graph. 'litert' runs the network from the `.tflite` beside the `.pb`
+                (`tflite_path_for`, made by create_pb.py --tflite from this very `.pb`) with
+                LiteRT's XNNPACK in float32, decoding and NMS in TensorFlow: the same boxes and
+                scores to float rounding, faster on CPUs without bfloat16. 'auto' does so only
+                with precision='auto' on a CPU without native bfloat16 when that `.tflite` is
+                there (see `resolve_backend`). The resolved choice is the `backend` attribute.
 
         Raises:
             FileNotFoundError: `model_path` does not exist.
@@ -123,6 +159,9 @@ class FaceDetector:
             TypeError: an argument of the wrong type (the message names it).
             ValueError: the file is not a GraphDef, lacks the expected nodes, or an argument
                 is out of range.
+            LiteRTUnavailable (a ValueError): backend='litert' and no `.tflite` made from this
+                `.pb` beside it.
+            ImportError: backend='litert' and ai_edge_litert is not installed.
         """
         if (isinstance(gpu_memory_fraction, bool)
                 or not isinstance(gpu_memory_fraction, (int, float, np.integer, np.floating))):
@@ -134,17 +173,21 @@ class FaceDetector:
         self._max_dimension = _check_dimension('max_dimension', max_dimension)
         if precision not in PRECISIONS:
             raise ValueError('precision must be one of %s, got %r' % (', '.join(PRECISIONS), precision))
+        if backend not in BACKENDS:
+            raise ValueError('backend must be one of %s, got %r' % (', '.join(BACKENDS), backend))
         _check_specialise_after(specialise_after)
         _configure_gpus(gpu_memory_fraction, visible_device_list)
         graph_def = _read_graph_def(model_path)
         self.model_path = model_path
-        self.precision = resolve_precision(precision)
+        self.backend, tflite = resolve_backend(backend, precision, model_path)
+        self.precision = 'float32' if tflite else resolve_precision(precision)
         if self.precision == 'bfloat16':
             graph_def, self.precision = _bfloat16_where_supported(graph_def, model_path)
         wrapped, pruned = _prune_graph(graph_def, model_path)
         self._pruned = pruned
         frontier = shape_frontier(graph_def)
-        self._shape_fed = _ShapeFedGraph(wrapped, frontier) if frontier else None
+        self._litert = _LiteRTGraph(wrapped, graph_def, frontier, *tflite, model_path) if tflite else None
+        self._shape_fed = _ShapeFedGraph(wrapped, frontier) if frontier and not tflite else None
         self._specialised = collections.OrderedDict()  # (batch shape, target) -> concrete function
         self._last_key, self._run_length = None, 0
         self._specialise_after = specialise_after
@@ -186,7 +229,8 @@ class FaceDetector:
         Raises:
             TypeError: `image` is not a numpy array, or `score_threshold` not a real number.
             ValueError: not uint8, empty, wrong number of dimensions or channels; a
-                score_threshold outside [0, 1]; a negative min/max_dimension.
+                score_threshold outside [0, 1]; a negative min/max_dimension; a min_dimension
+                that would upscale beyond MAX_UPSCALED_SIDE pixels on a side.
         """
         rgb = _to_rgb_uint8(image, 'image')
         score_threshold = _check_score_threshold(score_threshold)
@@ -247,6 +291,11 @@ class FaceDetector:
         Returns the graph's eager outputs: boxes float32 [b, max_boxes, 4] normalized,
         scores float32 [b, max_boxes], num_boxes int32 [b].
         """
+        if self._litert is not None:
+            if target is not None:
+                size, downscale = target
+                batch = _resize_uint8(_to_tensor(batch), size, antialias=downscale).numpy()
+            return self._litert(batch)
         specialised = self._specialised_function((batch.shape, target))
         batch = _to_tensor(batch)
         if specialised is not None:
@@ -328,6 +377,11 @@ class FaceDetector:
         # The side that sets the scale gets exactly the wanted size; the other is rounded.
         new_height = fixed if height == fixed_side else max(1, int(round(height * scale)))
         new_width = fixed if width == fixed_side else max(1, int(round(width * scale)))
+        if scale > 1.0 and max(new_height, new_width) > MAX_UPSCALED_SIDE:
+            raise ValueError('min_dimension=%d would upscale this %dx%d image to %dx%d pixels; upscaling '
+                             'is refused beyond %d pixels on a side (pass a smaller min_dimension, or a '
+                             'max_dimension)' % (min_dimension, width, height, new_width, new_height,
+                                                 MAX_UPSCALED_SIDE))
         if (new_height, new_width) == (height, width):
             return None
         return (new_height, new_width), scale < 1.0
@@ -549,8 +603,34 @@ def _prune_graph(graph_def, model_path):
         tf.compat.v1.import_graph_def(graph_def, name=_IMPORT_SCOPE)
 
     wrapped = tf.compat.v1.wrap_function(import_graph, [])
+    _check_interface(wrapped, model_path)
     return wrapped, wrapped.prune(feeds=_imported(wrapped, _INPUT_NAME),
                                   fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
+
+
+# The interface a graph must have, node: (allowed dtypes, rank, size of the last dimension);
+# an unknown rank or dimension in the graph passes (the upstream's graphs leave some free).
+_INTERFACE = {
+    _INPUT_NAME: (('uint8',), 4, 3),
+    'boxes': (('float32',), 3, 4),
+    'scores': (('float32',), 2, None),
+    'num_boxes': (('int32', 'int64', 'float32'), 1, None),
+}
+
+
+def _check_interface(wrapped, model_path):
+    """Raises ValueError naming the file and the node when a node's dtype or shape is not _INTERFACE's."""
+    for name, (dtypes, rank, last) in _INTERFACE.items():
+        tensor = _imported(wrapped, name)
+        shape = tensor.shape
+        if tensor.dtype.name not in dtypes:
+            raise ValueError('%s: node %s is %s, expected %s: not a FaceBoxes detection graph'
+                             % (model_path, name, tensor.dtype.name, ' or '.join(dtypes)))
+        if shape.rank is not None and (shape.rank != rank or (last is not None and shape[-1] not in (None, last))):
+            expected = '[%s]' % ', '.join(['?'] * (rank - 1) + [str(last) if last else '?'])
+            got = '[%s]' % ', '.join('?' if size is None else str(size) for size in shape.as_list())
+            raise ValueError('%s: node %s has shape %s, expected %s: not a FaceBoxes detection graph'
+                             % (model_path, name, got, expected))
 
 
 def _imported(wrapped, name):
@@ -689,6 +769,250 @@ class _ShapeFedGraph:
         return self._rest(batch, *values)
 
 
+class LiteRTUnavailable(ValueError):
+    """The LiteRT backend cannot run this model: no `.tflite` beside the `.pb`, or not its own."""
+
+
+def tflite_path_for(model_path):
+    """The `.tflite` that belongs beside a `.pb`: 'model/facebox.pb' -> 'model/facebox.tflite'."""
+    stem, extension = os.path.splitext(os.fspath(model_path))
+    return (stem if extension == '.pb' else os.fspath(model_path)) + '.tflite'
+
+
+def _import_litert():
+    """ai_edge_litert's Interpreter class and flatbuffer schema; ImportError with the fix if missing."""
+    try:
+        from ai_edge_litert import schema_py_generated  # noqa: PLC0415
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    except ImportError as error:
+        raise ImportError('the LiteRT backend needs the ai_edge_litert package: pip install %s (%s)'
+                          % (_LITERT_REQUIREMENT, error)) from error
+    return Interpreter, schema_py_generated
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_tflite_for(model_path):
+    """The `.tflite` beside `model_path` that was made from that very `.pb`, with its metadata.
+
+    create_pb.py --tflite records the sha256 of the `.pb` it converted in the `.tflite`'s
+    metadata (src/tflite_export.py); a `.tflite` from another `.pb` (stale after the `.pb` was
+    replaced, or foreign) is refused.
+
+    Args:
+        model_path: str, the frozen graph (.pb).
+
+    Returns:
+        (bytes of the .tflite, dict of its metadata: 'outputs' {tflite output name: graph
+        tensor name}, 'pad_multiple', 'input', 'source_pb_sha256', 'format').
+
+    Raises:
+        ImportError: ai_edge_litert is not installed.
+        LiteRTUnavailable: one line naming the .tflite and what is wrong with it.
+    """
+    _, schema = _import_litert()
+    path = tflite_path_for(model_path)
+    remake = 'make it with: python create_pb.py --tflite -o %s' % model_path
+    if not os.path.isfile(path):
+        raise LiteRTUnavailable('%s: not found (the LiteRT backend runs the .tflite beside the .pb); %s'
+                                % (path, remake))
+    with open(path, 'rb') as f:
+        content = f.read()
+    metadata = None
+    try:
+        model = schema.Model.GetRootAs(content, 0)
+        for k in range(model.MetadataLength()):
+            if model.Metadata(k).Name() == _TFLITE_METADATA_NAME.encode():
+                data = model.Buffers(model.Metadata(k).Buffer()).DataAsNumpy()
+                metadata = json.loads(data.tobytes().decode('utf-8'))
+    except Exception as error:  # flatbuffers raises assorted errors on foreign bytes
+        raise LiteRTUnavailable('%s: not a readable .tflite (%s); %s' % (path, error, remake)) from error
+    if not isinstance(metadata, dict) or metadata.get('format') != _TFLITE_FORMAT:
+        raise LiteRTUnavailable('%s: has no FaceBoxes metadata of format %d (not written by create_pb.py '
+                                '--tflite); %s' % (path, _TFLITE_FORMAT, remake))
+    if metadata.get('source_pb_sha256') != _file_sha256(model_path):
+        raise LiteRTUnavailable('%s: made from another .pb than %s (stale or foreign); re%s'
+                                % (path, model_path, remake))
+    return content, metadata
+
+
+def resolve_backend(backend, precision, model_path, has_native_bfloat16=None):
+    """Which runtime runs the detector: 'tensorflow' or 'litert' ('auto' decided here, and logged).
+
+    backend 'auto' with precision 'auto' takes bfloat16 TensorFlow where the CPU has native
+    bfloat16 (AMX / AVX512_BF16) and a GPU does not run the graph, else LiteRT float32 when the
+    `.tflite` made from this `.pb` lies beside it and ai_edge_litert is installed, else
+    TensorFlow float32. With an explicit precision, 'auto' keeps TensorFlow (float32 stays the
+    frozen graph bit for bit).
+
+    Args:
+        backend: one of BACKENDS.
+        precision: one of PRECISIONS.
+        model_path: str, the frozen graph (.pb).
+        has_native_bfloat16: bool or None; None asks `cpu_has_native_bfloat16()`.
+
+    Returns:
+        (backend, (tflite bytes, metadata) for 'litert' else None).
+
+    Raises:
+        ValueError: backend 'litert' with precision 'bfloat16'.
+        ImportError, LiteRTUnavailable: backend 'litert' and no usable .tflite (see
+            load_tflite_for).
+    """
+    if backend == 'tensorflow' or (backend == 'auto' and precision != 'auto'):
+        return 'tensorflow', None
+    if backend == 'litert':
+        if precision == 'bfloat16':
+            raise ValueError("backend 'litert' runs float32; precision 'bfloat16' needs backend "
+                             "'tensorflow' (or 'auto')")
+        return 'litert', load_tflite_for(model_path)
+    tflite = None
+    if tf.config.list_physical_devices('GPU'):
+        choice, reason = 'tensorflow', 'a GPU runs the graph'
+    elif cpu_has_native_bfloat16() if has_native_bfloat16 is None else has_native_bfloat16:
+        choice, reason = 'tensorflow', 'the CPU has native bfloat16 (AMX / AVX512_BF16): bfloat16 TensorFlow'
+    else:
+        try:
+            tflite = load_tflite_for(model_path)
+            choice, reason = 'litert', ('the CPU has no native bfloat16 and %s belongs to this .pb'
+                                        % tflite_path_for(model_path))
+        except (ImportError, LiteRTUnavailable) as error:
+            choice, reason = 'tensorflow', 'the CPU has no native bfloat16 and LiteRT cannot run: %s' % error
+    _LOG.info('FaceDetector backend auto -> %s: %s', choice, reason)
+    return choice, tflite
+
+
+def _usable_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
+class _LiteRTGraph:
+    """The network run by LiteRT (XNNPACK) from a `.tflite`, decoding and NMS by the frozen graph.
+
+    The `.tflite` (create_pb.py --tflite) holds the network up to the prediction heads, for
+    inputs zero-padded to multiples of its `pad_multiple` (the padding the graph does itself).
+    Each image is written into the interpreter's input buffer with that padding (one copy),
+    the interpreter runs, and the heads' values go into the rest of the frozen graph (anchors,
+    decoding, scores, NMS: its own ops, pruned at the heads), whose shape-only values are
+    computed once per batch shape as in _ShapeFedGraph. So the boxes and scores are the frozen
+    graph's up to float rounding of the network (tested). One interpreter per padded size (a
+    new size costs a resize of ~0.1 s); the last _MAX_SHAPE_FEEDS are kept. The interpreters
+    use every usable core.
+    """
+
+    def __init__(self, wrapped, graph_def, frontier, content, metadata, model_path):
+        interpreter_class, _ = _import_litert()
+        self._new_interpreter = lambda: interpreter_class(model_content=content, num_threads=_usable_cores())
+        outputs = metadata['outputs']  # .tflite output name -> the graph's tensor
+        self._output_names = sorted(outputs)
+        heads = [outputs[name] for name in self._output_names]
+        self._pad_multiple = int(metadata['pad_multiple'])
+        shape_values = _rest_inputs(graph_def, heads, frontier, tflite_path_for(model_path))
+        head_tensors = [_imported(wrapped, name) for name in heads]
+        values = [_imported(wrapped, name) for name in shape_values]
+        image = _imported(wrapped, _INPUT_NAME)
+        head_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in head_tensors]
+        value_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in values]
+        rest = wrapped.prune(feeds=head_tensors + values,
+                             fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
+        self._rest = _fast_call(tf.function(
+            lambda *tensors: rest(*tensors), input_signature=head_specs + value_specs, autograph=False
+        ).get_concrete_function())
+        self._shape_part = None
+        if values:
+            shape_part = wrapped.prune(feeds=[image] + head_tensors, fetches=values)
+            self._shape_part = _fast_call(tf.function(
+                lambda *tensors: shape_part(*tensors),
+                input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)] + head_specs, autograph=False
+            ).get_concrete_function())
+        self._values = collections.OrderedDict()  # batch shape -> the shape-only values
+        self._interpreters = collections.OrderedDict()  # padded (H, W) -> (interpreter, input, outputs)
+        self._lock = threading.Lock()
+
+    def __call__(self, batch):
+        """uint8 numpy [b, H, W, 3] -> the graph's outputs (boxes, scores, num_boxes), eager tensors."""
+        with self._lock:
+            per_image = [self._network(image) for image in batch]
+            heads = [tf.constant(values[0] if len(values) == 1 else np.concatenate(values))
+                     for values in zip(*per_image)]
+            values = ()
+            if self._shape_part is not None:
+                values = self._values.get(batch.shape)
+                if values is None:
+                    values = self._shape_part(_to_tensor(batch), *heads)  # reads shapes only
+                    self._values[batch.shape] = values
+                    while len(self._values) > _MAX_SHAPE_FEEDS:
+                        self._values.popitem(last=False)
+                else:
+                    self._values.move_to_end(batch.shape)
+        return self._rest(*heads, *values)
+
+    def _network(self, image):
+        """uint8 [H, W, 3] -> the heads' values, float32 numpy [1, h, w, c] each."""
+        height, width = image.shape[:2]
+        multiple = self._pad_multiple
+        padded = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
+        entry = self._interpreters.get(padded)
+        if entry is None:
+            interpreter = self._new_interpreter()
+            index = interpreter.get_input_details()[0]['index']
+            interpreter.resize_tensor_input(index, [1, padded[0], padded[1], 3])
+            interpreter.allocate_tensors()
+            by_name = {detail['name']: detail['index'] for detail in interpreter.get_output_details()}
+            entry = self._interpreters[padded] = (interpreter, index, [by_name[n] for n in self._output_names])
+            while len(self._interpreters) > _MAX_SHAPE_FEEDS:
+                self._interpreters.popitem(last=False)
+        else:
+            self._interpreters.move_to_end(padded)
+        interpreter, index, output_indices = entry
+        buffer = interpreter.tensor(index)()  # a view of the input; released before invoke
+        buffer[0, :height, :width] = image
+        buffer[0, :height, width:] = 0  # the padding (bottom and right, as the graph pads)
+        buffer[0, height:] = 0
+        del buffer
+        interpreter.invoke()
+        return [interpreter.get_tensor(i) for i in output_indices]
+
+
+def _rest_inputs(graph_def, heads, frontier, tflite_path):
+    """The shape-only tensors (of `frontier`) that the graph needs from the heads to its outputs.
+
+    Raises:
+        LiteRTUnavailable: the heads do not separate the image from the outputs (a .tflite
+            whose outputs are not this graph's network).
+    """
+    nodes = {node.name: node for node in graph_def.node}
+    heads, frontier = set(heads), set(frontier)
+    missing = sorted(name for name in heads if name.split(':')[0] not in nodes)
+    if missing:
+        raise LiteRTUnavailable('%s: its outputs name tensors this graph lacks: %s'
+                                % (tflite_path, ', '.join(missing)))
+    needed, seen, stack = set(), set(), list(_OUTPUT_NAMES)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == _INPUT_NAME:
+            raise LiteRTUnavailable('%s: its outputs do not cut this graph between the image and '
+                                    'the boxes' % tflite_path)
+        for tensor in nodes[name].input:
+            tensor = tensor if ':' in tensor or tensor.startswith('^') else tensor + ':0'
+            if tensor in heads:
+                continue
+            if tensor in frontier:
+                needed.add(tensor)
+                continue
+            stack.append(tensor.lstrip('^').split(':')[0])
+    return sorted(needed)
+
+
 def _to_tensor(batch):
     """uint8 numpy [b, H, W, 3] -> an eager uint8 tensor that shares memory rather than copying.
 
@@ -722,6 +1046,19 @@ def _resize_uint8(images, size, antialias=False):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
 
+def _uint8_advice(dtype):
+    """How to convert an image of `dtype` to uint8, for the error message."""
+    if np.issubdtype(dtype, np.floating):
+        return ('convert a float image in [0, 1] with (255 * image).round().astype(np.uint8), '
+                'one in [0, 255] with image.round().astype(np.uint8)')
+    if dtype == np.uint16:
+        return 'convert a 16-bit image with (image >> 8).astype(np.uint8)'
+    if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+        return ('convert an integer image whose values are in 0..255 with image.astype(np.uint8) '
+                '(scale other ranges first)')
+    return 'convert it to uint8 RGB values 0..255'
+
+
 def _to_rgb_uint8(image, what):
     """Validates an image and returns it as uint8 [H, W, 3] (a view when already RGB).
 
@@ -737,8 +1074,8 @@ def _to_rgb_uint8(image, what):
         raise TypeError('%s must be a numpy array (uint8 RGB [H, W, 3]), got %s; convert with '
                         'np.asarray(...)' % (what, type(image).__name__))
     if image.dtype != np.uint8:
-        raise ValueError('%s must be a uint8 array (0..255), got dtype %s; convert float images '
-                         'with (255 * image).round().astype(np.uint8)' % (what, image.dtype))
+        raise ValueError('%s must be a uint8 array (0..255), got dtype %s; %s'
+                         % (what, image.dtype, _uint8_advice(image.dtype)))
     if image.ndim not in (2, 3):
         raise ValueError('%s must have shape [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got %s'
                          % (what, image.shape))

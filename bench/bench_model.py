@@ -10,6 +10,9 @@ FLOPs at that size (multiply-add = 2, convolutions incl. heads) and the achieved
     bfloat16, see face_detector.py), and 'auto' as on a long stream ("FD auto stream": the
     graph specialised to the size, which FaceDetector makes after 1000 calls in a row by
     default; specialise_after=1 here); the ratio to the reference is printed;
+  - FaceDetector with backend='litert' ("FD litert"): the network from the .tflite of that
+    frozen graph (create_pb.py --tflite) run by LiteRT's XNNPACK in float32, decoding and NMS
+    by the graph in TensorFlow: what 'auto' runs on CPUs without native bfloat16;
   - reference: the upstream's inference graph rebuilt in TF1 style (tf.compat.v1 graph mode,
     unfolded batch norm, CReLU by concat, per-image tf.map_fn NMS with v1 control flow), run in
     a Session. Same weights, so the same boxes.
@@ -20,12 +23,19 @@ real photos (bench_detector.py's astronaut + Grace Hopper image at each size), s
 a user's photo gives it. With --weights random (or no shipped weights) the model has seeded
 random weights with boosted class biases and the images are noise, so NMS keeps all 200 boxes.
 
+The first lines name the CPU and its flags. TensorFlow's oneDNN can be limited to AVX2 with
+ONEDNN_MAX_CPU_ISA=AVX2 in the environment (an approximation of an AVX2-only CPU: XNNPACK
+cannot be limited and still uses AVX-512 where the CPU has it, and 'auto' still reads the
+real CPU's flags).
+
 Example:
     python bench/bench_model.py --runs 30
+    ONEDNN_MAX_CPU_ISA=AVX2 python bench/bench_model.py --runs 30 --only
     python bench/bench_model.py --runs 30 --weights random
     python bench/bench_model.py --runs 40 --only
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -36,15 +46,19 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from src import anchor_generator, box_utils, export  # noqa: E402
+from src import anchor_generator, box_utils, export, tflite_export  # noqa: E402
 from src.detector import FaceBoxes  # noqa: E402
+from src.atomic_io import write_text_atomic  # noqa: E402
 from src.upstream_checkpoint import load_upstream_checkpoint  # noqa: E402
 from bench_detector import make_test_image  # noqa: E402
+from bench_conv1 import cpu_description  # noqa: E402
 
 SHIPPED_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                "model", "facebox_weights.ckpt")
 
 SIZES = ((768, 1024), (480, 640))  # (height, width)
+# ONEDNN_MAX_CPU_ISA values without bfloat16 instructions (oneDNN's names).
+NO_BFLOAT16_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI")
 
 
 def conv_flops(model, height, width):
@@ -162,11 +176,13 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=30, help="timed runs per size (after 10 warm-up runs)")
     parser.add_argument("--score_threshold", type=float, default=0.05, help="NMS score threshold")
     parser.add_argument("--only", action="store_true",
-                        help="time only FaceDetector (float32, auto, auto stream) and the upstream graph, interleaved "
+                        help="time only FaceDetector (float32, auto, auto stream, litert) and the upstream graph, interleaved "
                              "(fewer TensorFlow sessions in turn: less interference between thread pools)")
     parser.add_argument("--weights", default=SHIPPED_WEIGHTS,
                         help="upstream-format checkpoint to run, or 'random' (default: the shipped "
                              "model's weights when present, else random)")
+    parser.add_argument("--output", default=None,
+                        help="also write the timings as JSON here (bench/report.py reads it)")
     args = parser.parse_args(argv)
 
     model = FaceBoxes(seed=0)
@@ -197,20 +213,35 @@ def main(argv=None):
             tf.graph_util.import_graph_def(graph_def, name="")
         return graph
 
+    import face_detector
     from face_detector import FaceDetector
+    no_bfloat16 = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in NO_BFLOAT16_ISAS
+    if no_bfloat16:
+        # oneDNN limited to an ISA without bfloat16: 'auto' decides as on such a CPU (it reads
+        # /proc/cpuinfo, which still lists the real CPU's flags), and bfloat16 paths are not run.
+        face_detector.cpu_has_native_bfloat16 = lambda *args: False
     with tempfile.TemporaryDirectory() as temp:
         runners = [session_runner(our_frozen_graph(tf.float32, os.path.join(temp, "fp32"))),
-                   session_runner(our_frozen_graph(tf.bfloat16, os.path.join(temp, "bf16"))),
+                   None if no_bfloat16 else session_runner(our_frozen_graph(tf.bfloat16, os.path.join(temp, "bf16"))),
                    session_runner(upstream_reference_graph(model, args.score_threshold, 0.3, 200))]
         pb_path = os.path.join(temp, "model.pb")
         export.write_graph_def(export.freeze_saved_model(os.path.join(temp, "fp32")), pb_path)
+        tflite_export.export_tflite(pb_path)  # model.tflite beside it
         detectors = [FaceDetector(pb_path, precision=p) for p in ("float32", "auto")]
         detectors.append(FaceDetector(pb_path, precision="auto", specialise_after=1))
-    names = ("ours fp32", "ours bf16", "upstream", "FD fp32", f"FD auto={detectors[1].precision}",
-             "FD auto stream")
+        detectors.append(FaceDetector(pb_path, backend="litert"))
+    auto = detectors[1]
+    names = ("ours fp32", "ours bf16", "upstream", "FD fp32",
+             f"FD auto={auto.precision if auto.backend == 'tensorflow' else auto.backend}", "FD auto stream",
+             "FD litert")
     runners += [lambda image, d=d: d(image[0], score_threshold=args.score_threshold) for d in detectors]
 
-    print(f"threads: {os.cpu_count()} cpus; TF {tf.__version__}")
+    report = {"cpu": cpu_description(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+              "runs": args.runs, "weights": "shipped" if real else "random", "paths": [], "path_names": {},
+              "sizes": {}}
+    print(f"CPU: {report['cpu']}")
+    print(f"TF {tf.__version__}, ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}; "
+          f"LiteRT (XNNPACK) {len(os.sched_getaffinity(0))} threads; medians of {args.runs} interleaved calls")
     print(f"{'size':>10} {'path':>18} {'median ms':>10} {'min ms':>8} {'GFLOPs':>7} {'GFLOP/s':>8} {'boxes':>6}")
     for height, width in SIZES:
         if real:
@@ -218,20 +249,46 @@ def main(argv=None):
         else:
             image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
         flops = conv_flops(model, height, width) / 1e9
-        outputs = [run(image) for run in runners]
+        outputs = [run(image) if run is not None else None for run in runners]
         ours, ref = outputs[0], outputs[2]
         # FaceDetector's float32 scores are the frozen graph's (strictly above the threshold).
         np.testing.assert_allclose(outputs[3][1], ours[1][0][ours[1][0] > args.score_threshold], atol=1e-6)
+        # LiteRT: the same detections up to float rounding.
+        assert len(outputs[6][1]) == len(outputs[3][1]), "LiteRT and the frozen graph disagree"
+        np.testing.assert_allclose(outputs[6][1], outputs[3][1], atol=1e-4)
         assert int(ours[2][0]) == int(ref[2][0]), "reference and ours disagree"
         np.testing.assert_allclose(ours[1], ref[1], atol=1e-4)
-        timed = [i for i, name in enumerate(names) if i == 2 or not args.only or name.startswith("FD")]
+        timed = [i for i, name in enumerate(names)
+                 if runners[i] is not None and (i == 2 or not args.only or name.startswith("FD"))]
         timings = dict(zip(timed, time_interleaved([lambda run=runners[i]: run(image) for i in timed], args.runs)))
-        counts = [int(out[2][0]) for out in outputs[:3]] + [len(out[1]) for out in outputs[3:]]
+        counts = [out and int(out[2][0]) for out in outputs[:3]] + [len(out[1]) for out in outputs[3:]]
         upstream_median = timings[2][0]
+        size_report = report["sizes"].setdefault(f"{width}x{height}", {})
+        for i in timed:
+            key = "reference" if i == 2 else PATH_KEYS[i]
+            if key not in report["paths"]:
+                report["paths"].append(key)
+                report["path_names"][key] = PATH_NAMES[key] if key in PATH_NAMES else names[i]
+            size_report[key] = {"median_ms": timings[i][0], "min_ms": timings[i][1], "boxes": counts[i]}
+            if key == "fd_auto":
+                report["path_names"][key] = f"FaceDetector 'auto' (ran {names[i].split('=')[1]})"
         for i in timed:
             name, (median, minimum), n = names[i], timings[i], counts[i]
             print(f"{width}x{height:<5} {name:>18} {median:10.2f} {minimum:8.2f} {flops:7.2f} "
                   f"{flops / (median / 1e3):8.1f} {n:6d}  x{median / upstream_median:.2f} of upstream")
+
+    if args.output:
+        write_text_atomic(args.output, json.dumps(report, indent=1) + "\n")
+
+
+# The JSON keys of the timed paths (in `names` order) and how bench/report.py labels them.
+PATH_KEYS = ("ours_fp32", "ours_bf16", "reference", "fd_float32", "fd_auto", "fd_auto_stream", "fd_litert")
+PATH_NAMES = {"reference": "the upstream's inference graph (TF1 style, Session.run)",
+              "ours_fp32": "our frozen graph, Session.run, float32",
+              "ours_bf16": "our frozen graph, Session.run, bfloat16",
+              "fd_float32": "FaceDetector float32 (the default)",
+              "fd_auto_stream": "FaceDetector 'auto', specialised to the size (a long video)",
+              "fd_litert": "FaceDetector backend='litert' (XNNPACK, float32)"}
 
 
 if __name__ == "__main__":
