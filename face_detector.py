@@ -70,11 +70,7 @@ MAX_UPSCALED_SIDE = 4096
 
 # Images in one graph call at most; bounds memory when detect_batch gets many equal sizes.
 DEFAULT_MAX_BATCH_SIZE = 8
-# A graph specialised to one input size is made when that size comes this many calls in a
-# row (FaceDetector's default specialise_after), and the last few such sizes are kept.
-_SPECIALISE_AFTER = 1000
-_MAX_SPECIALISED_SIZES = 4
-# Batch shapes whose shape-only values (padding, anchors: see _ShapeFedGraph) are kept; a
+# Batch shapes whose shape-only values (padding, anchors: see _LiteRTGraph) are kept; a
 # 4000x3000 photo's anchors take ~8 MB (2 x [262k, 4] float32), and recomputing them costs one
 # small call.
 _MAX_SHAPE_FEEDS = 4
@@ -85,9 +81,6 @@ BACKENDS = ('auto', 'tensorflow', 'litert')
 _TFLITE_METADATA_NAME = 'faceboxes'
 _TFLITE_FORMAT = 1
 _LITERT_REQUIREMENT = 'ai-edge-litert==2.3.0'
-# TensorFlow's CPU buffer alignment (EIGEN_MAX_ALIGN_BYTES); see _to_tensor.
-_TENSOR_ALIGNMENT = 64
-_STAGING = threading.local()
 # /proc/cpuinfo flags of CPUs with native bfloat16 arithmetic (Intel AMX, AVX-512 BF16).
 _BFLOAT16_CPU_FLAGS = ('amx_bf16', 'avx512_bf16')
 
@@ -95,25 +88,17 @@ _BFLOAT16_CPU_FLAGS = ('amx_bf16', 'avx512_bf16')
 class FaceDetector:
     """Loads a frozen face-detection graph once and runs it on numpy images.
 
+    Public API: the constructor, `__call__` (one image), `detect_batch` (several), and the
+    attributes `model_path`, `precision` and `backend` (what runs the graph, as resolved).
     The graph is imported into a tf.compat.v1.wrap_function and pruned to one concrete
     function whose input accepts any [batch, height, width, 3] uint8 tensor, so a call with a
-    new image size never waits for a trace. The part of the graph that depends only on the
-    input's shape (padding amounts, reshape targets, the anchors: see shape_frontier) runs
-    once per batch shape, and the rest takes its values as inputs: the same outputs (bit for
-    bit in float32, tested), some 250 fewer small ops per call (258 in the shipped graph). With precision
-    bfloat16, when the same input size comes `specialise_after` calls in a row (a long video,
-    a camera), a copy of the graph specialised to that size is made: with the shape known,
-    TensorFlow folds the shape arithmetic and the anchors into constants, which saves about
-    0.2 ms more per call at 640x480 on a 2-core CPU. Making it costs about 0.3 s once, hence the
-    default of 1000 calls in a row: short clips and collections of mixed sizes never pay it.
-    The scores stay the same; the boxes move in the last bit of float32 (the folded anchors
-    round differently), so float32, the bit-exact default, never specialises. The last
-    _MAX_SPECIALISED_SIZES sizes are kept.
+    new image size never waits for a trace. The optional speed paths (the shape-only part of
+    the graph run once per size, bfloat16, LiteRT) are at the end of this file.
     """
 
     def __init__(self, model_path, gpu_memory_fraction=0.25, visible_device_list='0',
                  min_dimension=None, max_dimension=DEFAULT_MAX_DIMENSION, precision='float32', *,
-                 specialise_after=_SPECIALISE_AFTER, backend='auto'):
+                 backend='auto'):
         """Loads the graph.
 
         Args:
@@ -142,9 +127,6 @@ class FaceDetector:
                 'auto' (bfloat16 on such CPUs, else float32). The resolved choice is the
                 `precision` attribute: 'float32' (with a warning) when 'bfloat16' is asked for
                 on a CPU where TensorFlow's bfloat16 pass does not rewrite (no AVX-512).
-            specialise_after: int >= 1 or None (keyword only). In bfloat16, an input size that
-                comes this many calls in a row gets a graph specialised to it (see the class
-                docstring); 1 specialises at once (a camera that runs for hours), None never.
             backend: 'auto' (default), 'tensorflow' or 'litert' (keyword only): what runs the
                 graph. 'litert' runs the network from the `.tflite` beside the `.pb`
                 (`tflite_path_for`, made by create_pb.py --tflite from this very `.pb`) with
@@ -175,7 +157,6 @@ class FaceDetector:
             raise ValueError('precision must be one of %s, got %r' % (', '.join(PRECISIONS), precision))
         if backend not in BACKENDS:
             raise ValueError('backend must be one of %s, got %r' % (', '.join(BACKENDS), backend))
-        _check_specialise_after(specialise_after)
         _configure_gpus(gpu_memory_fraction, visible_device_list)
         graph_def = _read_graph_def(model_path)
         self.model_path = model_path
@@ -184,26 +165,20 @@ class FaceDetector:
         if self.precision == 'bfloat16':
             graph_def, self.precision = _bfloat16_where_supported(graph_def, model_path)
         wrapped, pruned = _prune_graph(graph_def, model_path)
-        self._pruned = pruned
-        frontier = shape_frontier(graph_def)
-        self._litert = _LiteRTGraph(wrapped, graph_def, frontier, *tflite, model_path) if tflite else None
-        self._shape_fed = _ShapeFedGraph(wrapped, frontier) if frontier and not tflite else None
-        self._specialised = collections.OrderedDict()  # (batch shape, target) -> concrete function
-        self._last_key, self._run_length = None, 0
-        self._specialise_after = specialise_after
-        self._lock = threading.Lock()
+        self._litert = (_LiteRTGraph(wrapped, graph_def, shape_frontier(graph_def), *tflite, model_path)
+                        if tflite else None)
         # Wrapping the pruned function in a tf.function with an explicit signature gives it
         # a structured signature: calling the pruned function directly first fails to bind
         # and falls back, which costs about 0.6 ms per call (measured on the 2-core CPU).
         images_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
-        self._detect = _fast_call(tf.function(
+        self._detect = (tf.function(
             lambda images: pruned(images), input_signature=[images_spec]
         ).get_concrete_function())
-        self._detect_upscaled = _fast_call(tf.function(
+        self._detect_upscaled = (tf.function(
             lambda images, size: pruned(_resize_uint8(images, size)),
             input_signature=[images_spec, tf.TensorSpec([2], tf.int32)]
         ).get_concrete_function())
-        self._detect_downscaled = _fast_call(tf.function(
+        self._detect_downscaled = (tf.function(
             lambda images, size: pruned(_resize_uint8(images, size, antialias=True)),
             input_signature=[images_spec, tf.TensorSpec([2], tf.int32)]
         ).get_concrete_function())
@@ -259,8 +234,9 @@ class FaceDetector:
             TypeError, ValueError: as for __call__ (an invalid image is named by its index),
                 or max_batch_size < 1.
         """
-        if int(max_batch_size) < 1:
-            raise ValueError('max_batch_size must be >= 1, got %r' % max_batch_size)
+        if (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, (int, np.integer))
+                or max_batch_size < 1):
+            raise ValueError('max_batch_size must be an int >= 1, got %r' % (max_batch_size,))
         score_threshold = _check_score_threshold(score_threshold)
         rgbs = [_to_rgb_uint8(image, 'images[%d]' % i) for i, image in enumerate(images)]
         groups = {}
@@ -294,62 +270,14 @@ class FaceDetector:
         if self._litert is not None:
             if target is not None:
                 size, downscale = target
-                batch = _resize_uint8(_to_tensor(batch), size, antialias=downscale).numpy()
+                batch = _resize_uint8(tf.convert_to_tensor(batch), size, antialias=downscale).numpy()
             return self._litert(batch)
-        specialised = self._specialised_function((batch.shape, target))
-        batch = _to_tensor(batch)
-        if specialised is not None:
-            return specialised(batch)
+        batch = tf.convert_to_tensor(batch)
         if target is None:
-            return self._shape_fed(batch) if self._shape_fed is not None else self._detect(batch)
+            return self._detect(batch)
         size, downscale = target
         detect = self._detect_downscaled if downscale else self._detect_upscaled
         return detect(batch, tf.constant(size, tf.int32))
-
-    @property
-    def specialise_after(self):
-        """int >= 1 or None: the calls in a row with one input size after which bfloat16
-        specialises to it (see the class docstring). Settable, e.g. to 1 by a caller that knows
-        a long stream of one size is coming (start.py does for long videos)."""
-        return self._specialise_after
-
-    @specialise_after.setter
-    def specialise_after(self, value):
-        _check_specialise_after(value)
-        with self._lock:
-            self._specialise_after = value
-
-    def _specialised_function(self, key):
-        """The concrete function specialised to `key` = (batch shape, target), or None.
-
-        It is made when `key` has come `specialise_after` calls in a row; the last
-        _MAX_SPECIALISED_SIZES are kept (least recently used dropped).
-        """
-        if self.precision != 'bfloat16' or self._specialise_after is None:
-            return None
-        with self._lock:
-            function = self._specialised.get(key)
-            if function is not None:
-                self._specialised.move_to_end(key)
-                return function
-            self._run_length = self._run_length + 1 if key == self._last_key else 1
-            self._last_key = key
-            if self._run_length < self._specialise_after:
-                return None
-            shape, target = key
-            spec = tf.TensorSpec(shape, tf.uint8)
-            pruned = self._pruned
-            if target is None:
-                function = tf.function(lambda images: pruned(images), input_signature=[spec])
-            else:
-                size, downscale = target
-                function = tf.function(
-                    lambda images: pruned(_resize_uint8(images, tf.constant(size, tf.int32), antialias=downscale)),
-                    input_signature=[spec])
-            self._specialised[key] = function = _fast_call(function.get_concrete_function())
-            while len(self._specialised) > _MAX_SPECIALISED_SIZES:
-                self._specialised.popitem(last=False)
-            return function
 
     def _target_size(self, shape, min_dimension, max_dimension=None):
         """((height, width), downscale) to resize an image of `shape` to, or None to run it as is.
@@ -387,55 +315,7 @@ class FaceDetector:
         return (new_height, new_width), scale < 1.0
 
 
-def _fast_call(concrete):
-    """A callable running `concrete` (a ConcreteFunction of tensors only) on positional tensors.
-
-    It calls the function's AtomicFunction (tf.types.experimental.AtomicFunction) with the
-    inputs as they are: the ConcreteFunction's own __call__ first binds them to its structured
-    signature, which cost 0.1-0.3 ms per call here (640x480, bfloat16, a one-off A/B script).
-    The outputs are the same tensors. Falls back to `concrete` itself where the attribute is
-    missing (another TensorFlow version).
-    """
-    atomic = getattr(concrete, 'inference_fn', None)
-    if atomic is None or not hasattr(atomic, 'call_with_captures'):
-        return concrete
-    captures = concrete.captured_inputs
-    return lambda *tensors: atomic.call_with_captures(tensors, {}, captures)
-
-
-def _check_specialise_after(value):
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                              or value < 1):
-        raise ValueError('specialise_after must be an int >= 1 or None, got %r' % (value,))
-
-
-def _is_real_number(value):
-    """True for Python and numpy ints and floats (bool excluded)."""
-    return (not isinstance(value, (bool, np.bool_))
-            and isinstance(value, (int, float, np.integer, np.floating)))
-
-
-def _check_dimension(name, value):
-    """Validates min_dimension / max_dimension: None or an integer >= 0 (0 and None mean off)."""
-    if value is None:
-        return None
-    if not _is_real_number(value):
-        raise TypeError('%s must be None or an integer >= 0, got %r (%s)'
-                        % (name, value, type(value).__name__))
-    if not np.isfinite(value) or int(value) != value or value < 0:
-        raise ValueError('%s must be None or an integer >= 0, got %r' % (name, value))
-    return int(value)
-
-
-def _check_score_threshold(score_threshold):
-    """Validates score_threshold: a real number in [0, 1]; returns it as a float."""
-    if not _is_real_number(score_threshold):
-        raise TypeError('score_threshold must be a real number in [0, 1], got %r (%s)'
-                        % (score_threshold, type(score_threshold).__name__))
-    if not 0.0 <= float(score_threshold) <= 1.0:  # also refuses NaN
-        raise ValueError('score_threshold must be in [0, 1], got %r' % score_threshold)
-    return float(score_threshold)
-
+# --- Choosing the precision and the backend ---
 
 def cpu_has_native_bfloat16(cpuinfo_path='/proc/cpuinfo'):
     """True if the CPU reports AMX-BF16 or AVX512_BF16 in `cpuinfo_path` (Linux); else False."""
@@ -470,85 +350,63 @@ def resolve_precision(precision, has_native_bfloat16=None):
     return choice
 
 
-def _rewrite_to_bfloat16(graph_def):
-    """This graph with Grappler's oneDNN bfloat16 auto mixed precision pass applied (only it)."""
-    from tensorflow.core.protobuf import rewriter_config_pb2  # noqa: PLC0415
-    from tensorflow.python.grappler import tf_optimizer  # noqa: PLC0415
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name='')
-        meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(), graph=graph)
-    fetch = meta_graph.collection_def['train_op'].node_list.value
-    for name in _OUTPUT_NAMES:
-        fetch.append(name)
-    config = tf.compat.v1.ConfigProto()
-    rewriter = config.graph_options.rewrite_options
-    rewriter.min_graph_nodes = -1
-    rewriter.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
-    rewriter.optimizers.extend(['auto_mixed_precision_onednn_bfloat16'])
-    return _merge_uint8_casts(tf_optimizer.OptimizeGraph(config, meta_graph))
+def resolve_backend(backend, precision, model_path, has_native_bfloat16=None):
+    """Which runtime runs the detector: 'tensorflow' or 'litert' ('auto' decided here, and logged).
 
+    backend 'auto' with precision 'auto' takes bfloat16 TensorFlow where the CPU has native
+    bfloat16 (AMX / AVX512_BF16) and a GPU does not run the graph, else LiteRT float32 when the
+    `.tflite` made from this `.pb` lies beside it and ai_edge_litert is installed, else
+    TensorFlow float32. With an explicit precision, 'auto' keeps TensorFlow (float32 stays the
+    frozen graph bit for bit).
 
-def _bfloat16_where_supported(graph_def, model_path):
-    """(graph_def, precision): the bfloat16 rewrite and 'bfloat16', or the graph unchanged and 'float32'.
+    Args:
+        backend: one of BACKENDS.
+        precision: one of PRECISIONS.
+        model_path: str, the frozen graph (.pb).
+        has_native_bfloat16: bool or None; None asks `cpu_has_native_bfloat16()`.
 
-    TensorFlow's oneDNN bfloat16 pass rewrites only on CPUs with AVX-512 (or AVX-NE-CONVERT);
-    elsewhere (e.g. AVX2-only CPUs) it returns the graph in float32, so 'bfloat16' would be a
-    name for float32. That case is logged and reported as 'float32'.
+    Returns:
+        (backend, (tflite bytes, metadata) for 'litert' else None).
+
+    Raises:
+        ValueError: backend 'litert' with precision 'bfloat16'.
+        ImportError, LiteRTUnavailable: backend 'litert' and no usable .tflite (see
+            load_tflite_for).
     """
-    rewritten = _rewrite_to_bfloat16(graph_def)
-    if _computes_in_bfloat16(rewritten):
-        return rewritten, 'bfloat16'
-    _LOG.warning("%s: bfloat16 requested, but TensorFlow's oneDNN bfloat16 pass does not rewrite graphs "
-                 "on this CPU (it needs AVX-512); running float32", model_path)
-    return graph_def, 'float32'
+    if backend == 'tensorflow' or (backend == 'auto' and precision != 'auto'):
+        return 'tensorflow', None
+    if backend == 'litert':
+        if precision == 'bfloat16':
+            raise ValueError("backend 'litert' runs float32; precision 'bfloat16' needs backend "
+                             "'tensorflow' (or 'auto')")
+        return 'litert', load_tflite_for(model_path)
+    tflite = None
+    if tf.config.list_physical_devices('GPU'):
+        choice, reason = 'tensorflow', 'a GPU runs the graph'
+    elif cpu_has_native_bfloat16() if has_native_bfloat16 is None else has_native_bfloat16:
+        choice, reason = 'tensorflow', 'the CPU has native bfloat16 (AMX / AVX512_BF16): bfloat16 TensorFlow'
+    else:
+        try:
+            tflite = load_tflite_for(model_path)
+            choice, reason = 'litert', ('the CPU has no native bfloat16 and %s belongs to this .pb'
+                                        % tflite_path_for(model_path))
+        except (ImportError, LiteRTUnavailable) as error:
+            choice, reason = 'tensorflow', 'the CPU has no native bfloat16 and LiteRT cannot run: %s' % error
+    _LOG.info('FaceDetector backend auto -> %s: %s', choice, reason)
+    return choice, tflite
 
 
-def _computes_in_bfloat16(graph_def):
-    """True if any node of `graph_def` (tf.compat.v1.GraphDef) has a bfloat16 type attribute."""
-    bfloat16 = tf.bfloat16.as_datatype_enum
-    return any(value.type == bfloat16 for node in graph_def.node for value in node.attr.values())
+def tflite_path_for(model_path):
+    """The `.tflite` that belongs beside a `.pb`: 'model/facebox.pb' -> 'model/facebox.tflite'."""
+    stem, extension = os.path.splitext(os.fspath(model_path))
+    return (stem if extension == '.pb' else os.fspath(model_path)) + '.tflite'
 
 
-# Ops that read only their input's shape (any dtype).
-_SHAPE_QUERY_OPS = ('Shape', 'Size', 'Rank')
+class LiteRTUnavailable(ValueError):
+    """The LiteRT backend cannot run this model: no `.tflite` beside the `.pb`, or not its own."""
 
 
-def _merge_uint8_casts(graph_def):
-    """Turns Cast(uint8 -> float32) -> Cast(float32 -> bfloat16) chains into one Cast(uint8 -> bfloat16).
-
-    The mixed precision pass keeps a float32 graph's own casts and adds its casts after them,
-    so the image goes through two full-size casts. Every uint8 value (0..255) is exact in
-    bfloat16, so the direct cast gives the same values. Only a Cast whose consumers are all
-    such casts or shape queries (Shape, Size, Rank: their input type follows) is changed; the
-    casts become Identity ops (removed at run time).
-    """
-    consumers = {}
-    for node in graph_def.node:
-        for name in node.input:
-            consumers.setdefault(name.lstrip('^').split(':')[0], []).append(node)
-    uint8, float32, bfloat16 = (tf.uint8.as_datatype_enum, tf.float32.as_datatype_enum,
-                                tf.bfloat16.as_datatype_enum)
-    for node in graph_def.node:
-        if node.op != 'Cast' or node.attr['SrcT'].type != uint8 or node.attr['DstT'].type != float32:
-            continue
-        users = consumers.get(node.name, [])
-        casts = [user for user in users if user.op == 'Cast' and user.attr['SrcT'].type == float32
-                 and user.attr['DstT'].type == bfloat16 and len(user.input) == 1]
-        queries = [user for user in users if user.op in _SHAPE_QUERY_OPS]
-        if not casts or len(casts) + len(queries) != len(users):
-            continue
-        node.attr['DstT'].type = bfloat16
-        for user in queries:
-            user.attr['T'].type = bfloat16
-        for user in casts:
-            user.op = 'Identity'
-            for key in ('SrcT', 'DstT', 'Truncate'):
-                if key in user.attr:
-                    del user.attr[key]
-            user.attr['T'].type = bfloat16
-    return graph_def
-
+# --- Loading the graph ---
 
 def _configure_gpus(gpu_memory_fraction, visible_device_list):
     """Applies the GPU options if a GPU exists and is not initialized yet; logs otherwise."""
@@ -639,6 +497,350 @@ def _imported(wrapped, name):
         '%s/%s' % (_IMPORT_SCOPE, name if ':' in name else name + ':0'))
 
 
+# --- Images in, boxes out ---
+
+def _to_rgb_uint8(image, what):
+    """Validates an image and returns it as uint8 [H, W, 3] (a view when already RGB).
+
+    Args:
+        image: numpy array, uint8 [H, W], [H, W, 1], [H, W, 3] or [H, W, 4].
+        what: str naming the argument in error messages.
+
+    Raises:
+        TypeError: not a numpy array.
+        ValueError: with a one-line message naming `what` and the problem.
+    """
+    if not isinstance(image, np.ndarray):
+        raise TypeError('%s must be a numpy array (uint8 RGB [H, W, 3]), got %s; convert with '
+                        'np.asarray(...)' % (what, type(image).__name__))
+    if image.dtype != np.uint8:
+        raise ValueError('%s must be a uint8 array (0..255), got dtype %s; %s'
+                         % (what, image.dtype, _uint8_advice(image.dtype)))
+    if image.ndim not in (2, 3):
+        raise ValueError('%s must have shape [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got %s'
+                         % (what, image.shape))
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError('%s is empty: shape %s' % (what, image.shape))
+    if image.ndim == 2:
+        return np.repeat(image[:, :, np.newaxis], 3, axis=2)
+    channels = image.shape[2]
+    if channels == 3:
+        return image
+    if channels == 1:
+        return np.repeat(image, 3, axis=2)
+    if channels == 4:
+        return image[:, :, :3]
+    raise ValueError('%s must have 1, 3 or 4 channels, got shape %s' % (what, image.shape))
+
+
+def _uint8_advice(dtype):
+    """How to convert an image of `dtype` to uint8, for the error message."""
+    if np.issubdtype(dtype, np.floating):
+        return ('convert a float image in [0, 1] with (255 * image).round().astype(np.uint8), '
+                'one in [0, 255] with image.round().astype(np.uint8)')
+    if dtype == np.uint16:
+        return 'convert a 16-bit image with (image >> 8).astype(np.uint8)'
+    if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+        return ('convert an integer image whose values are in 0..255 with image.astype(np.uint8) '
+                '(scale other ranges first)')
+    return 'convert it to uint8 RGB values 0..255'
+
+
+def _is_real_number(value):
+    """True for Python and numpy ints and floats (bool excluded)."""
+    return (not isinstance(value, (bool, np.bool_))
+            and isinstance(value, (int, float, np.integer, np.floating)))
+
+
+def _check_dimension(name, value):
+    """Validates min_dimension / max_dimension: None or an integer >= 0 (0 and None mean off)."""
+    if value is None:
+        return None
+    if not _is_real_number(value):
+        raise TypeError('%s must be None or an integer >= 0, got %r (%s)'
+                        % (name, value, type(value).__name__))
+    if not np.isfinite(value) or int(value) != value or value < 0:
+        raise ValueError('%s must be None or an integer >= 0, got %r' % (name, value))
+    return int(value)
+
+
+def _check_score_threshold(score_threshold):
+    """Validates score_threshold: a real number in [0, 1]; returns it as a float."""
+    if not _is_real_number(score_threshold):
+        raise TypeError('score_threshold must be a real number in [0, 1], got %r (%s)'
+                        % (score_threshold, type(score_threshold).__name__))
+    if not 0.0 <= float(score_threshold) <= 1.0:  # also refuses NaN
+        raise ValueError('score_threshold must be in [0, 1], got %r' % score_threshold)
+    return float(score_threshold)
+
+
+def _resize_uint8(images, size, antialias=False):
+    """Bilinear resize: uint8 [b, H, W, 3], int32 [2] (height, width) -> uint8 [b, h, w, 3].
+
+    antialias=True (for downscaling) widens the filter to the scale, so no detail aliases.
+    """
+    resized = tf.image.resize(tf.cast(images, tf.float32), size, method='bilinear',
+                              antialias=antialias)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def _select(boxes, scores, num_boxes, score_threshold, shape):
+    """Keeps one image's valid detections above the threshold and scales them to pixels.
+
+    Args:
+        boxes: float32 [max_boxes, 4] normalized [ymin, xmin, ymax, xmax].
+        scores: float32 [max_boxes].
+        num_boxes: int, how many leading entries are valid.
+        score_threshold: float, keep scores strictly above it.
+        shape: the original image's shape; its first two entries (H, W) scale the boxes.
+
+    Returns:
+        (boxes float32 [N, 4] pixels, scores float32 [N]).
+    """
+    boxes, scores = boxes[:num_boxes], scores[:num_boxes]
+    keep = scores > score_threshold
+    height, width = shape[0], shape[1]
+    scaler = np.array([height, width, height, width], dtype=np.float32)
+    return boxes[keep] * scaler, scores[keep]
+
+
+# --- Speed path: bfloat16 on CPUs with bfloat16 units ---
+# Measured gain (bench/bench_model.py, AMD EPYC with AVX512_BF16, no AMX, 2 cores): 'auto' (bfloat16)
+# took 0.68x of the upstream graph's time at 1024x768 and 0.51x at 640x480, float32 0.98x and 0.86x.
+
+def _bfloat16_where_supported(graph_def, model_path):
+    """(graph_def, precision): the bfloat16 rewrite and 'bfloat16', or the graph unchanged and 'float32'.
+
+    TensorFlow's oneDNN bfloat16 pass rewrites only on CPUs with AVX-512 (or AVX-NE-CONVERT);
+    elsewhere (e.g. AVX2-only CPUs) it returns the graph in float32, so 'bfloat16' would be a
+    name for float32. That case is logged and reported as 'float32'.
+    """
+    rewritten = _rewrite_to_bfloat16(graph_def)
+    if _computes_in_bfloat16(rewritten):
+        return rewritten, 'bfloat16'
+    _LOG.warning("%s: bfloat16 requested, but TensorFlow's oneDNN bfloat16 pass does not rewrite graphs "
+                 "on this CPU (it needs AVX-512); running float32", model_path)
+    return graph_def, 'float32'
+
+
+def _rewrite_to_bfloat16(graph_def):
+    """This graph with Grappler's oneDNN bfloat16 auto mixed precision pass applied (only it)."""
+    from tensorflow.core.protobuf import rewriter_config_pb2  # noqa: PLC0415
+    from tensorflow.python.grappler import tf_optimizer  # noqa: PLC0415
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name='')
+        meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(), graph=graph)
+    fetch = meta_graph.collection_def['train_op'].node_list.value
+    for name in _OUTPUT_NAMES:
+        fetch.append(name)
+    config = tf.compat.v1.ConfigProto()
+    rewriter = config.graph_options.rewrite_options
+    rewriter.min_graph_nodes = -1
+    rewriter.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+    rewriter.optimizers.extend(['auto_mixed_precision_onednn_bfloat16'])
+    return tf_optimizer.OptimizeGraph(config, meta_graph)
+
+
+def _computes_in_bfloat16(graph_def):
+    """True if any node of `graph_def` (tf.compat.v1.GraphDef) has a bfloat16 type attribute."""
+    bfloat16 = tf.bfloat16.as_datatype_enum
+    return any(value.type == bfloat16 for node in graph_def.node for value in node.attr.values())
+
+
+# --- Speed path: LiteRT (XNNPACK) on CPUs without bfloat16 units ---
+# Measured gain (bench/bench_model.py): with TensorFlow's oneDNN limited to AVX2 on an AVX-512 CPU (an
+# approximation of an AVX2-only CPU), LiteRT took 0.81-0.85x of the upstream graph's time where
+# TensorFlow float32 took 1.00x; on the AVX-512 CPU itself 0.92x / 0.57x against 0.98x / 0.86x.
+
+def _import_litert():
+    """ai_edge_litert's Interpreter class and flatbuffer schema; ImportError with the fix if missing."""
+    try:
+        from ai_edge_litert import schema_py_generated  # noqa: PLC0415
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    except ImportError as error:
+        raise ImportError('the LiteRT backend needs the ai_edge_litert package: pip install %s (%s)'
+                          % (_LITERT_REQUIREMENT, error)) from error
+    return Interpreter, schema_py_generated
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_tflite_for(model_path):
+    """The `.tflite` beside `model_path` that was made from that very `.pb`, with its metadata.
+
+    create_pb.py --tflite records the sha256 of the `.pb` it converted in the `.tflite`'s
+    metadata (src/tflite_export.py); a `.tflite` from another `.pb` (stale after the `.pb` was
+    replaced, or foreign) is refused.
+
+    Args:
+        model_path: str, the frozen graph (.pb).
+
+    Returns:
+        (bytes of the .tflite, dict of its metadata: 'outputs' {tflite output name: graph
+        tensor name}, 'pad_multiple', 'input', 'source_pb_sha256', 'format').
+
+    Raises:
+        ImportError: ai_edge_litert is not installed.
+        LiteRTUnavailable: one line naming the .tflite and what is wrong with it.
+    """
+    _, schema = _import_litert()
+    path = tflite_path_for(model_path)
+    remake = 'make it with: python create_pb.py --tflite -o %s' % model_path
+    if not os.path.isfile(path):
+        raise LiteRTUnavailable('%s: not found (the LiteRT backend runs the .tflite beside the .pb); %s'
+                                % (path, remake))
+    with open(path, 'rb') as f:
+        content = f.read()
+    metadata = None
+    try:
+        model = schema.Model.GetRootAs(content, 0)
+        for k in range(model.MetadataLength()):
+            if model.Metadata(k).Name() == _TFLITE_METADATA_NAME.encode():
+                data = model.Buffers(model.Metadata(k).Buffer()).DataAsNumpy()
+                metadata = json.loads(data.tobytes().decode('utf-8'))
+    except Exception as error:  # flatbuffers raises assorted errors on foreign bytes
+        raise LiteRTUnavailable('%s: not a readable .tflite (%s); %s' % (path, error, remake)) from error
+    if not isinstance(metadata, dict) or metadata.get('format') != _TFLITE_FORMAT:
+        raise LiteRTUnavailable('%s: has no FaceBoxes metadata of format %d (not written by create_pb.py '
+                                '--tflite); %s' % (path, _TFLITE_FORMAT, remake))
+    if metadata.get('source_pb_sha256') != _file_sha256(model_path):
+        raise LiteRTUnavailable('%s: made from another .pb than %s (stale or foreign); re%s'
+                                % (path, model_path, remake))
+    return content, metadata
+
+
+def _usable_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
+class _LiteRTGraph:
+    """The network run by LiteRT (XNNPACK) from a `.tflite`, decoding and NMS by the frozen graph.
+
+    The `.tflite` (create_pb.py --tflite) holds the network up to the prediction heads, for
+    inputs zero-padded to multiples of its `pad_multiple` (the padding the graph does itself).
+    Each image is written into the interpreter's input buffer with that padding (one copy),
+    the interpreter runs, and the heads' values go into the rest of the frozen graph (anchors,
+    decoding, scores, NMS: its own ops, pruned at the heads), whose shape-only values are
+    computed once per batch shape (see shape_frontier). So the boxes and scores are the frozen
+    graph's up to float rounding of the network (tested). One interpreter per padded size (a
+    new size costs a resize of ~0.1 s); the last _MAX_SHAPE_FEEDS are kept. The interpreters
+    use every usable core.
+    """
+
+    def __init__(self, wrapped, graph_def, frontier, content, metadata, model_path):
+        interpreter_class, _ = _import_litert()
+        self._new_interpreter = lambda: interpreter_class(model_content=content, num_threads=_usable_cores())
+        outputs = metadata['outputs']  # .tflite output name -> the graph's tensor
+        self._output_names = sorted(outputs)
+        heads = [outputs[name] for name in self._output_names]
+        self._pad_multiple = int(metadata['pad_multiple'])
+        shape_values = _rest_inputs(graph_def, heads, frontier, tflite_path_for(model_path))
+        head_tensors = [_imported(wrapped, name) for name in heads]
+        values = [_imported(wrapped, name) for name in shape_values]
+        image = _imported(wrapped, _INPUT_NAME)
+        head_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in head_tensors]
+        value_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in values]
+        rest = wrapped.prune(feeds=head_tensors + values,
+                             fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
+        self._rest = (tf.function(
+            lambda *tensors: rest(*tensors), input_signature=head_specs + value_specs, autograph=False
+        ).get_concrete_function())
+        self._shape_part = None
+        if values:
+            shape_part = wrapped.prune(feeds=[image] + head_tensors, fetches=values)
+            self._shape_part = (tf.function(
+                lambda *tensors: shape_part(*tensors),
+                input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)] + head_specs, autograph=False
+            ).get_concrete_function())
+        self._values = collections.OrderedDict()  # batch shape -> the shape-only values
+        self._interpreters = collections.OrderedDict()  # padded (H, W) -> (interpreter, input, outputs)
+        self._lock = threading.Lock()
+
+    def __call__(self, batch):
+        """uint8 numpy [b, H, W, 3] -> the graph's outputs (boxes, scores, num_boxes), eager tensors."""
+        with self._lock:
+            per_image = [self._network(image) for image in batch]
+            heads = [tf.constant(values[0] if len(values) == 1 else np.concatenate(values))
+                     for values in zip(*per_image)]
+            values = ()
+            if self._shape_part is not None:
+                values = self._values.get(batch.shape)
+                if values is None:
+                    values = self._shape_part(tf.convert_to_tensor(batch), *heads)  # reads shapes only
+                    self._values[batch.shape] = values
+                    while len(self._values) > _MAX_SHAPE_FEEDS:
+                        self._values.popitem(last=False)
+                else:
+                    self._values.move_to_end(batch.shape)
+        return self._rest(*heads, *values)
+
+    def _network(self, image):
+        """uint8 [H, W, 3] -> the heads' values, float32 numpy [1, h, w, c] each."""
+        height, width = image.shape[:2]
+        multiple = self._pad_multiple
+        padded = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
+        entry = self._interpreters.get(padded)
+        if entry is None:
+            interpreter = self._new_interpreter()
+            index = interpreter.get_input_details()[0]['index']
+            interpreter.resize_tensor_input(index, [1, padded[0], padded[1], 3])
+            interpreter.allocate_tensors()
+            by_name = {detail['name']: detail['index'] for detail in interpreter.get_output_details()}
+            entry = self._interpreters[padded] = (interpreter, index, [by_name[n] for n in self._output_names])
+            while len(self._interpreters) > _MAX_SHAPE_FEEDS:
+                self._interpreters.popitem(last=False)
+        else:
+            self._interpreters.move_to_end(padded)
+        interpreter, index, output_indices = entry
+        buffer = interpreter.tensor(index)()  # a view of the input; released before invoke
+        buffer[0, :height, :width] = image
+        buffer[0, :height, width:] = 0  # the padding (bottom and right, as the graph pads)
+        buffer[0, height:] = 0
+        del buffer
+        interpreter.invoke()
+        return [interpreter.get_tensor(i) for i in output_indices]
+
+
+def _rest_inputs(graph_def, heads, frontier, tflite_path):
+    """The shape-only tensors (of `frontier`) that the graph needs from the heads to its outputs.
+
+    Raises:
+        LiteRTUnavailable: the heads do not separate the image from the outputs (a .tflite
+            whose outputs are not this graph's network).
+    """
+    nodes = {node.name: node for node in graph_def.node}
+    heads, frontier = set(heads), set(frontier)
+    missing = sorted(name for name in heads if name.split(':')[0] not in nodes)
+    if missing:
+        raise LiteRTUnavailable('%s: its outputs name tensors this graph lacks: %s'
+                                % (tflite_path, ', '.join(missing)))
+    needed, seen, stack = set(), set(), list(_OUTPUT_NAMES)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == _INPUT_NAME:
+            raise LiteRTUnavailable('%s: its outputs do not cut this graph between the image and '
+                                    'the boxes' % tflite_path)
+        for tensor in nodes[name].input:
+            tensor = tensor if ':' in tensor or tensor.startswith('^') else tensor + ':0'
+            if tensor in heads:
+                continue
+            if tensor in frontier:
+                needed.add(tensor)
+                continue
+            stack.append(tensor.lstrip('^').split(':')[0])
+    return sorted(needed)
+
+
 # Ops whose output depends on their input's shape only (any dtype), and the control-flow ops
 # (a shape-only value is never taken from inside a loop frame).
 _SHAPE_SOURCE_OPS = ('Shape', 'ShapeN', 'Size', 'Rank')
@@ -727,387 +929,3 @@ def shape_frontier(graph_def, output_names=_OUTPUT_NAMES):
             if not tensor.startswith('^') and classify(source(tensor)) == 'shape':
                 frontier.add(tensor if ':' in tensor else tensor + ':0')
     return sorted(frontier)
-
-
-class _ShapeFedGraph:
-    """The graph with its shape-only part (see shape_frontier) computed once per input shape.
-
-    Without a known shape, TensorFlow recomputes the padding amounts, reshape targets and
-    anchors from the image's shape at every call: some 250 small ops. Here a small function
-    computes them once per batch shape (the last _MAX_SHAPE_FEEDS shapes are kept) and the
-    rest of the graph takes them as inputs. Same kernels on the same values, so the outputs
-    are bit for bit those of the whole graph in float32 (tested); in bfloat16 they differ only
-    where oneDNN's first call at a new size differs from its later ones, as the whole graph's do.
-    """
-
-    def __init__(self, wrapped, frontier):
-        image = _imported(wrapped, _INPUT_NAME)
-        cut = [_imported(wrapped, name) for name in frontier]
-        shape_part = wrapped.prune(feeds=image, fetches=cut)
-        rest = wrapped.prune(feeds=[image] + cut, fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
-        image_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
-        specs = [image_spec] + [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in cut]
-        self._shape_part = _fast_call(tf.function(
-            lambda images: shape_part(images), input_signature=[image_spec]).get_concrete_function())
-        self._rest = _fast_call(tf.function(
-            lambda *tensors: rest(*tensors), input_signature=specs).get_concrete_function())
-        self._values = collections.OrderedDict()  # batch shape -> the frontier's values
-        self._lock = threading.Lock()
-
-    def __call__(self, batch):
-        """uint8 tensor [b, H, W, 3] -> the graph's outputs (boxes, scores, num_boxes)."""
-        shape = tuple(batch.shape)
-        with self._lock:
-            values = self._values.get(shape)
-            if values is None:
-                values = self._shape_part(batch)  # reads the shape only
-                self._values[shape] = values
-                while len(self._values) > _MAX_SHAPE_FEEDS:
-                    self._values.popitem(last=False)
-            else:
-                self._values.move_to_end(shape)
-        return self._rest(batch, *values)
-
-
-class LiteRTUnavailable(ValueError):
-    """The LiteRT backend cannot run this model: no `.tflite` beside the `.pb`, or not its own."""
-
-
-def tflite_path_for(model_path):
-    """The `.tflite` that belongs beside a `.pb`: 'model/facebox.pb' -> 'model/facebox.tflite'."""
-    stem, extension = os.path.splitext(os.fspath(model_path))
-    return (stem if extension == '.pb' else os.fspath(model_path)) + '.tflite'
-
-
-def _import_litert():
-    """ai_edge_litert's Interpreter class and flatbuffer schema; ImportError with the fix if missing."""
-    try:
-        from ai_edge_litert import schema_py_generated  # noqa: PLC0415
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-    except ImportError as error:
-        raise ImportError('the LiteRT backend needs the ai_edge_litert package: pip install %s (%s)'
-                          % (_LITERT_REQUIREMENT, error)) from error
-    return Interpreter, schema_py_generated
-
-
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def load_tflite_for(model_path):
-    """The `.tflite` beside `model_path` that was made from that very `.pb`, with its metadata.
-
-    create_pb.py --tflite records the sha256 of the `.pb` it converted in the `.tflite`'s
-    metadata (src/tflite_export.py); a `.tflite` from another `.pb` (stale after the `.pb` was
-    replaced, or foreign) is refused.
-
-    Args:
-        model_path: str, the frozen graph (.pb).
-
-    Returns:
-        (bytes of the .tflite, dict of its metadata: 'outputs' {tflite output name: graph
-        tensor name}, 'pad_multiple', 'input', 'source_pb_sha256', 'format').
-
-    Raises:
-        ImportError: ai_edge_litert is not installed.
-        LiteRTUnavailable: one line naming the .tflite and what is wrong with it.
-    """
-    _, schema = _import_litert()
-    path = tflite_path_for(model_path)
-    remake = 'make it with: python create_pb.py --tflite -o %s' % model_path
-    if not os.path.isfile(path):
-        raise LiteRTUnavailable('%s: not found (the LiteRT backend runs the .tflite beside the .pb); %s'
-                                % (path, remake))
-    with open(path, 'rb') as f:
-        content = f.read()
-    metadata = None
-    try:
-        model = schema.Model.GetRootAs(content, 0)
-        for k in range(model.MetadataLength()):
-            if model.Metadata(k).Name() == _TFLITE_METADATA_NAME.encode():
-                data = model.Buffers(model.Metadata(k).Buffer()).DataAsNumpy()
-                metadata = json.loads(data.tobytes().decode('utf-8'))
-    except Exception as error:  # flatbuffers raises assorted errors on foreign bytes
-        raise LiteRTUnavailable('%s: not a readable .tflite (%s); %s' % (path, error, remake)) from error
-    if not isinstance(metadata, dict) or metadata.get('format') != _TFLITE_FORMAT:
-        raise LiteRTUnavailable('%s: has no FaceBoxes metadata of format %d (not written by create_pb.py '
-                                '--tflite); %s' % (path, _TFLITE_FORMAT, remake))
-    if metadata.get('source_pb_sha256') != _file_sha256(model_path):
-        raise LiteRTUnavailable('%s: made from another .pb than %s (stale or foreign); re%s'
-                                % (path, model_path, remake))
-    return content, metadata
-
-
-def resolve_backend(backend, precision, model_path, has_native_bfloat16=None):
-    """Which runtime runs the detector: 'tensorflow' or 'litert' ('auto' decided here, and logged).
-
-    backend 'auto' with precision 'auto' takes bfloat16 TensorFlow where the CPU has native
-    bfloat16 (AMX / AVX512_BF16) and a GPU does not run the graph, else LiteRT float32 when the
-    `.tflite` made from this `.pb` lies beside it and ai_edge_litert is installed, else
-    TensorFlow float32. With an explicit precision, 'auto' keeps TensorFlow (float32 stays the
-    frozen graph bit for bit).
-
-    Args:
-        backend: one of BACKENDS.
-        precision: one of PRECISIONS.
-        model_path: str, the frozen graph (.pb).
-        has_native_bfloat16: bool or None; None asks `cpu_has_native_bfloat16()`.
-
-    Returns:
-        (backend, (tflite bytes, metadata) for 'litert' else None).
-
-    Raises:
-        ValueError: backend 'litert' with precision 'bfloat16'.
-        ImportError, LiteRTUnavailable: backend 'litert' and no usable .tflite (see
-            load_tflite_for).
-    """
-    if backend == 'tensorflow' or (backend == 'auto' and precision != 'auto'):
-        return 'tensorflow', None
-    if backend == 'litert':
-        if precision == 'bfloat16':
-            raise ValueError("backend 'litert' runs float32; precision 'bfloat16' needs backend "
-                             "'tensorflow' (or 'auto')")
-        return 'litert', load_tflite_for(model_path)
-    tflite = None
-    if tf.config.list_physical_devices('GPU'):
-        choice, reason = 'tensorflow', 'a GPU runs the graph'
-    elif cpu_has_native_bfloat16() if has_native_bfloat16 is None else has_native_bfloat16:
-        choice, reason = 'tensorflow', 'the CPU has native bfloat16 (AMX / AVX512_BF16): bfloat16 TensorFlow'
-    else:
-        try:
-            tflite = load_tflite_for(model_path)
-            choice, reason = 'litert', ('the CPU has no native bfloat16 and %s belongs to this .pb'
-                                        % tflite_path_for(model_path))
-        except (ImportError, LiteRTUnavailable) as error:
-            choice, reason = 'tensorflow', 'the CPU has no native bfloat16 and LiteRT cannot run: %s' % error
-    _LOG.info('FaceDetector backend auto -> %s: %s', choice, reason)
-    return choice, tflite
-
-
-def _usable_cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-
-
-class _LiteRTGraph:
-    """The network run by LiteRT (XNNPACK) from a `.tflite`, decoding and NMS by the frozen graph.
-
-    The `.tflite` (create_pb.py --tflite) holds the network up to the prediction heads, for
-    inputs zero-padded to multiples of its `pad_multiple` (the padding the graph does itself).
-    Each image is written into the interpreter's input buffer with that padding (one copy),
-    the interpreter runs, and the heads' values go into the rest of the frozen graph (anchors,
-    decoding, scores, NMS: its own ops, pruned at the heads), whose shape-only values are
-    computed once per batch shape as in _ShapeFedGraph. So the boxes and scores are the frozen
-    graph's up to float rounding of the network (tested). One interpreter per padded size (a
-    new size costs a resize of ~0.1 s); the last _MAX_SHAPE_FEEDS are kept. The interpreters
-    use every usable core.
-    """
-
-    def __init__(self, wrapped, graph_def, frontier, content, metadata, model_path):
-        interpreter_class, _ = _import_litert()
-        self._new_interpreter = lambda: interpreter_class(model_content=content, num_threads=_usable_cores())
-        outputs = metadata['outputs']  # .tflite output name -> the graph's tensor
-        self._output_names = sorted(outputs)
-        heads = [outputs[name] for name in self._output_names]
-        self._pad_multiple = int(metadata['pad_multiple'])
-        shape_values = _rest_inputs(graph_def, heads, frontier, tflite_path_for(model_path))
-        head_tensors = [_imported(wrapped, name) for name in heads]
-        values = [_imported(wrapped, name) for name in shape_values]
-        image = _imported(wrapped, _INPUT_NAME)
-        head_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in head_tensors]
-        value_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in values]
-        rest = wrapped.prune(feeds=head_tensors + values,
-                             fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
-        self._rest = _fast_call(tf.function(
-            lambda *tensors: rest(*tensors), input_signature=head_specs + value_specs, autograph=False
-        ).get_concrete_function())
-        self._shape_part = None
-        if values:
-            shape_part = wrapped.prune(feeds=[image] + head_tensors, fetches=values)
-            self._shape_part = _fast_call(tf.function(
-                lambda *tensors: shape_part(*tensors),
-                input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)] + head_specs, autograph=False
-            ).get_concrete_function())
-        self._values = collections.OrderedDict()  # batch shape -> the shape-only values
-        self._interpreters = collections.OrderedDict()  # padded (H, W) -> (interpreter, input, outputs)
-        self._lock = threading.Lock()
-
-    def __call__(self, batch):
-        """uint8 numpy [b, H, W, 3] -> the graph's outputs (boxes, scores, num_boxes), eager tensors."""
-        with self._lock:
-            per_image = [self._network(image) for image in batch]
-            heads = [tf.constant(values[0] if len(values) == 1 else np.concatenate(values))
-                     for values in zip(*per_image)]
-            values = ()
-            if self._shape_part is not None:
-                values = self._values.get(batch.shape)
-                if values is None:
-                    values = self._shape_part(_to_tensor(batch), *heads)  # reads shapes only
-                    self._values[batch.shape] = values
-                    while len(self._values) > _MAX_SHAPE_FEEDS:
-                        self._values.popitem(last=False)
-                else:
-                    self._values.move_to_end(batch.shape)
-        return self._rest(*heads, *values)
-
-    def _network(self, image):
-        """uint8 [H, W, 3] -> the heads' values, float32 numpy [1, h, w, c] each."""
-        height, width = image.shape[:2]
-        multiple = self._pad_multiple
-        padded = (-(-height // multiple) * multiple, -(-width // multiple) * multiple)
-        entry = self._interpreters.get(padded)
-        if entry is None:
-            interpreter = self._new_interpreter()
-            index = interpreter.get_input_details()[0]['index']
-            interpreter.resize_tensor_input(index, [1, padded[0], padded[1], 3])
-            interpreter.allocate_tensors()
-            by_name = {detail['name']: detail['index'] for detail in interpreter.get_output_details()}
-            entry = self._interpreters[padded] = (interpreter, index, [by_name[n] for n in self._output_names])
-            while len(self._interpreters) > _MAX_SHAPE_FEEDS:
-                self._interpreters.popitem(last=False)
-        else:
-            self._interpreters.move_to_end(padded)
-        interpreter, index, output_indices = entry
-        buffer = interpreter.tensor(index)()  # a view of the input; released before invoke
-        buffer[0, :height, :width] = image
-        buffer[0, :height, width:] = 0  # the padding (bottom and right, as the graph pads)
-        buffer[0, height:] = 0
-        del buffer
-        interpreter.invoke()
-        return [interpreter.get_tensor(i) for i in output_indices]
-
-
-def _rest_inputs(graph_def, heads, frontier, tflite_path):
-    """The shape-only tensors (of `frontier`) that the graph needs from the heads to its outputs.
-
-    Raises:
-        LiteRTUnavailable: the heads do not separate the image from the outputs (a .tflite
-            whose outputs are not this graph's network).
-    """
-    nodes = {node.name: node for node in graph_def.node}
-    heads, frontier = set(heads), set(frontier)
-    missing = sorted(name for name in heads if name.split(':')[0] not in nodes)
-    if missing:
-        raise LiteRTUnavailable('%s: its outputs name tensors this graph lacks: %s'
-                                % (tflite_path, ', '.join(missing)))
-    needed, seen, stack = set(), set(), list(_OUTPUT_NAMES)
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name == _INPUT_NAME:
-            raise LiteRTUnavailable('%s: its outputs do not cut this graph between the image and '
-                                    'the boxes' % tflite_path)
-        for tensor in nodes[name].input:
-            tensor = tensor if ':' in tensor or tensor.startswith('^') else tensor + ':0'
-            if tensor in heads:
-                continue
-            if tensor in frontier:
-                needed.add(tensor)
-                continue
-            stack.append(tensor.lstrip('^').split(':')[0])
-    return sorted(needed)
-
-
-def _to_tensor(batch):
-    """uint8 numpy [b, H, W, 3] -> an eager uint8 tensor that shares memory rather than copying.
-
-    tf.convert_to_tensor copies the array into a freshly allocated buffer; for a 1024x768
-    frame that costs ~1 ms on a 2-core CPU (mostly page faults of the new 2.4 MB buffer),
-    close to a tenth of a bfloat16 detection. A C-contiguous, writeable array aligned to
-    TensorFlow's 64 bytes is handed over through DLPack without a copy; any other array is
-    first copied into this thread's reused, aligned staging buffer. The graph only reads its
-    input, and the tensor is dropped when the call returns.
-    """
-    if not (batch.flags.c_contiguous and batch.flags.writeable
-            and batch.ctypes.data % _TENSOR_ALIGNMENT == 0):
-        staging = getattr(_STAGING, 'buffer', None)
-        if staging is None or staging.size < batch.size + _TENSOR_ALIGNMENT:
-            staging = np.empty(batch.size + _TENSOR_ALIGNMENT, np.uint8)
-            _STAGING.buffer = staging
-        offset = (-staging.ctypes.data) % _TENSOR_ALIGNMENT
-        aligned = staging[offset:offset + batch.size].reshape(batch.shape)
-        np.copyto(aligned, batch)
-        batch = aligned
-    return tf.experimental.dlpack.from_dlpack(batch.__dlpack__())
-
-
-def _resize_uint8(images, size, antialias=False):
-    """Bilinear resize: uint8 [b, H, W, 3], int32 [2] (height, width) -> uint8 [b, h, w, 3].
-
-    antialias=True (for downscaling) widens the filter to the scale, so no detail aliases.
-    """
-    resized = tf.image.resize(tf.cast(images, tf.float32), size, method='bilinear',
-                              antialias=antialias)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-
-
-def _uint8_advice(dtype):
-    """How to convert an image of `dtype` to uint8, for the error message."""
-    if np.issubdtype(dtype, np.floating):
-        return ('convert a float image in [0, 1] with (255 * image).round().astype(np.uint8), '
-                'one in [0, 255] with image.round().astype(np.uint8)')
-    if dtype == np.uint16:
-        return 'convert a 16-bit image with (image >> 8).astype(np.uint8)'
-    if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
-        return ('convert an integer image whose values are in 0..255 with image.astype(np.uint8) '
-                '(scale other ranges first)')
-    return 'convert it to uint8 RGB values 0..255'
-
-
-def _to_rgb_uint8(image, what):
-    """Validates an image and returns it as uint8 [H, W, 3] (a view when already RGB).
-
-    Args:
-        image: numpy array, uint8 [H, W], [H, W, 1], [H, W, 3] or [H, W, 4].
-        what: str naming the argument in error messages.
-
-    Raises:
-        TypeError: not a numpy array.
-        ValueError: with a one-line message naming `what` and the problem.
-    """
-    if not isinstance(image, np.ndarray):
-        raise TypeError('%s must be a numpy array (uint8 RGB [H, W, 3]), got %s; convert with '
-                        'np.asarray(...)' % (what, type(image).__name__))
-    if image.dtype != np.uint8:
-        raise ValueError('%s must be a uint8 array (0..255), got dtype %s; %s'
-                         % (what, image.dtype, _uint8_advice(image.dtype)))
-    if image.ndim not in (2, 3):
-        raise ValueError('%s must have shape [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got %s'
-                         % (what, image.shape))
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError('%s is empty: shape %s' % (what, image.shape))
-    if image.ndim == 2:
-        return np.repeat(image[:, :, np.newaxis], 3, axis=2)
-    channels = image.shape[2]
-    if channels == 3:
-        return image
-    if channels == 1:
-        return np.repeat(image, 3, axis=2)
-    if channels == 4:
-        return image[:, :, :3]
-    raise ValueError('%s must have 1, 3 or 4 channels, got shape %s' % (what, image.shape))
-
-
-def _select(boxes, scores, num_boxes, score_threshold, shape):
-    """Keeps one image's valid detections above the threshold and scales them to pixels.
-
-    Args:
-        boxes: float32 [max_boxes, 4] normalized [ymin, xmin, ymax, xmax].
-        scores: float32 [max_boxes].
-        num_boxes: int, how many leading entries are valid.
-        score_threshold: float, keep scores strictly above it.
-        shape: the original image's shape; its first two entries (H, W) scale the boxes.
-
-    Returns:
-        (boxes float32 [N, 4] pixels, scores float32 [N]).
-    """
-    boxes, scores = boxes[:num_boxes], scores[:num_boxes]
-    keep = scores > score_threshold
-    height, width = shape[0], shape[1]
-    scaler = np.array([height, width, height, width], dtype=np.float32)
-    return boxes[keep] * scaler, scores[keep]

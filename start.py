@@ -102,11 +102,6 @@ MOT_SUFFIX = "_tracks.txt"
 SUMMARY_SUFFIX = "_summary.json"
 ANNOTATED_SUFFIX = "_annotated.mp4"
 WINDOW_NAME = "start.py"
-# A video announcing at least this many frames (and every camera or stream) has FaceDetector
-# specialise its bfloat16 graph to the frame size from the first frame on, instead of after
-# FaceDetector's default run of 1000 same-size calls: making it costs ~0.3 s once and saves
-# ~0.35 ms a frame at 640x480.
-SPECIALISE_MIN_FRAMES = 1000
 # Distinct BGR colours for track ids (id modulo the palette length).
 PALETTE = ((0, 255, 0), (255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 255),
            (255, 255, 0), (128, 0, 255), (0, 0, 255), (255, 0, 0), (128, 255, 128))
@@ -310,21 +305,6 @@ def _write_outputs(run, source, seconds, options, complete, expected_frames, sto
     return summary
 
 
-def _specialise_for_long_video(detector, frame_count, live):
-    """Sets a FaceDetector's specialise_after to 1 for a camera, a stream or a video of at least
-    SPECIALISE_MIN_FRAMES frames (see there); returns a function that restores the previous value.
-    Detectors without the attribute, or with specialisation turned off (None), are left alone."""
-    previous = getattr(detector, "specialise_after", None)
-    if previous is None or (not live and frame_count < SPECIALISE_MIN_FRAMES):
-        return lambda: None
-    detector.specialise_after = 1
-
-    def restore():
-        detector.specialise_after = previous
-
-    return restore
-
-
 def _open_reader(source, options):
     """The FrameReader of a source, after checking its frames are large enough at --scale.
 
@@ -375,13 +355,11 @@ def process_source(source, detector, output_root, options, position=""):
     detector_threshold = (options.score_threshold if options.tracker == "sort"
                           else min(options.low_score_threshold, options.score_threshold))
     writer = None
-    restore_specialise_after = lambda: None  # noqa: E731
     start = time.perf_counter()
     stopped, run = None, None
     try:
         run = _VideoRun(video_io.create_run_dir(output_root, source.name), stem,
                         BestFaceKeeper(options.top_k, options.margin, options.min_track_length))
-        restore_specialise_after = _specialise_for_long_video(detector, reader.frame_count, source.live)
         if options.save_video:
             writer = video_io.AtomicVideoWriter(os.path.join(run.out_dir, stem + ANNOTATED_SUFFIX),
                                                 reader.fps, reader.width, reader.height)
@@ -410,7 +388,6 @@ def process_source(source, detector, output_root, options, position=""):
         if writer is not None:
             writer.abort()
         reader.close()
-        restore_specialise_after()
         if run is None:
             raise
         summary = _write_outputs(run, source, time.perf_counter() - start, options, source.live,
@@ -422,7 +399,6 @@ def process_source(source, detector, output_root, options, position=""):
         raise
     finally:
         reader.close()
-        restore_specialise_after()
     if writer is not None:
         writer.close()
     stopped = stopped or reader.ended or "end"
@@ -435,21 +411,22 @@ def process_source(source, detector, output_root, options, position=""):
     return _write_outputs(run, source, time.perf_counter() - start, options, complete, expected, stopped, reader)
 
 
-def load_face_detector(model_path, precision="float32", max_dimension=DEFAULT_MAX_DIMENSION):
+def load_face_detector(model_path, precision="float32", max_dimension=DEFAULT_MAX_DIMENSION, backend="auto"):
     """Loads the frozen-graph FaceDetector (imports TensorFlow only now).
 
     Args:
         model_path: str, a frozen .pb (checked by check_model_path).
         precision: 'float32', 'bfloat16' or 'auto' (see FaceDetector).
         max_dimension: int or None, FaceDetector's cap on the longer side of the image it runs on.
+        backend: 'auto', 'tensorflow' or 'litert' (see FaceDetector).
 
     Raises:
         ValueError: the file is not a usable frozen graph (FaceDetector's message names it).
     """
     import_tensorflow()  # its start-up lines follow TF_CPP_MIN_LOG_LEVEL (2 unless set)
     from face_detector import FaceDetector
-    detector = FaceDetector(model_path, precision=precision, max_dimension=max_dimension)
-    LOGGER.info("%s: running in %s", model_path, detector.precision)
+    detector = FaceDetector(model_path, precision=precision, max_dimension=max_dimension, backend=backend)
+    LOGGER.info("%s: running %s in %s", model_path, detector.backend, detector.precision)
     return detector
 
 
@@ -533,8 +510,12 @@ def build_parser():
                         help="seconds to wait before reopening a stream")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="auto",
-                        help="detector precision: auto runs the network in bfloat16 on CPUs with bfloat16 "
-                             "units (AMX / AVX512_BF16) and float32 elsewhere; float32 is the exact frozen graph")
+                        help="detector precision: auto takes the fastest path of this CPU (bfloat16 on CPUs with "
+                             "AMX / AVX512_BF16, else LiteRT float32 where model/<name>.tflite belongs to the .pb, "
+                             "else TensorFlow float32); float32 is the exact frozen graph")
+    parser.add_argument("--backend", choices=("auto", "tensorflow", "litert"), default="auto",
+                        help="what runs the network: auto follows --precision auto; litert forces the .tflite "
+                             "(made by create_pb.py --tflite), tensorflow never uses it")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error instead of one line")
     return one_line_usage_errors(parser)
 
@@ -698,15 +679,15 @@ def _main(argv, detector_factory):
     sources, ignored = _resolve_inputs(args)
     if detector_factory is None:
         detector_factory = functools.partial(load_face_detector, precision=args.precision,
-                                             max_dimension=args.max_dimension or None)
+                                             max_dimension=args.max_dimension or None, backend=args.backend)
     try:
         detector = detector_factory(args.model)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, ImportError) as err:
         raise UserError(f"{err}" if args.model in str(err) else f"{args.model}: {err}") from None
     display = args.display and display_available()
     if args.display and not display:
-        LOGGER.warning("--display ignored: no screen, or this OpenCV has no GUI support (see README: "
-                       "requirements for a desktop)")
+        LOGGER.warning("--display ignored: no screen, or this OpenCV has no GUI support (the pinned "
+                       "opencv-python-headless has none); --save_video writes an annotated video instead")
     done, skipped = _process_sources(sources, detector, args.output_path, _options_from_args(args, display))
     if display:
         cv2.destroyAllWindows()

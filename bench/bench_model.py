@@ -7,9 +7,7 @@ FLOPs at that size (multiply-add = 2, convolutions incl. heads) and the achieved
     batched NMS op), with the network in float32 and in bfloat16;
   - FaceDetector on that frozen graph (what start.py and notebooks run: numpy in, pixel boxes
     out) with precision='float32' and precision='auto' (bfloat16 where the CPU has native
-    bfloat16, see face_detector.py), and 'auto' as on a long stream ("FD auto stream": the
-    graph specialised to the size, which FaceDetector makes after 1000 calls in a row by
-    default; specialise_after=1 here); the ratio to the reference is printed;
+    bfloat16, see face_detector.py); the ratio to the reference is printed;
   - FaceDetector with backend='litert' ("FD litert"): the network from the .tflite of that
     frozen graph (create_pb.py --tflite) run by LiteRT's XNNPACK in float32, decoding and NMS
     by the graph in TensorFlow: what 'auto' runs on CPUs without native bfloat16;
@@ -176,7 +174,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=30, help="timed runs per size (after 10 warm-up runs)")
     parser.add_argument("--score_threshold", type=float, default=0.05, help="NMS score threshold")
     parser.add_argument("--only", action="store_true",
-                        help="time only FaceDetector (float32, auto, auto stream, litert) and the upstream graph, interleaved "
+                        help="time only FaceDetector (float32, auto, litert) and the upstream graph, interleaved "
                              "(fewer TensorFlow sessions in turn: less interference between thread pools)")
     parser.add_argument("--weights", default=SHIPPED_WEIGHTS,
                         help="upstream-format checkpoint to run, or 'random' (default: the shipped "
@@ -228,12 +226,10 @@ def main(argv=None):
         export.write_graph_def(export.freeze_saved_model(os.path.join(temp, "fp32")), pb_path)
         tflite_export.export_tflite(pb_path)  # model.tflite beside it
         detectors = [FaceDetector(pb_path, precision=p) for p in ("float32", "auto")]
-        detectors.append(FaceDetector(pb_path, precision="auto", specialise_after=1))
         detectors.append(FaceDetector(pb_path, backend="litert"))
     auto = detectors[1]
     names = ("ours fp32", "ours bf16", "upstream", "FD fp32",
-             f"FD auto={auto.precision if auto.backend == 'tensorflow' else auto.backend}", "FD auto stream",
-             "FD litert")
+             f"FD auto={auto.precision if auto.backend == 'tensorflow' else auto.backend}", "FD litert")
     runners += [lambda image, d=d: d(image[0], score_threshold=args.score_threshold) for d in detectors]
 
     report = {"cpu": cpu_description(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
@@ -254,8 +250,8 @@ def main(argv=None):
         # FaceDetector's float32 scores are the frozen graph's (strictly above the threshold).
         np.testing.assert_allclose(outputs[3][1], ours[1][0][ours[1][0] > args.score_threshold], atol=1e-6)
         # LiteRT: the same detections up to float rounding.
-        assert len(outputs[6][1]) == len(outputs[3][1]), "LiteRT and the frozen graph disagree"
-        np.testing.assert_allclose(outputs[6][1], outputs[3][1], atol=1e-4)
+        assert len(outputs[5][1]) == len(outputs[3][1]), "LiteRT and the frozen graph disagree"
+        np.testing.assert_allclose(outputs[5][1], outputs[3][1], atol=1e-4)
         assert int(ours[2][0]) == int(ref[2][0]), "reference and ours disagree"
         np.testing.assert_allclose(ours[1], ref[1], atol=1e-4)
         timed = [i for i, name in enumerate(names)
@@ -282,12 +278,11 @@ def main(argv=None):
 
 
 # The JSON keys of the timed paths (in `names` order) and how bench/report.py labels them.
-PATH_KEYS = ("ours_fp32", "ours_bf16", "reference", "fd_float32", "fd_auto", "fd_auto_stream", "fd_litert")
+PATH_KEYS = ("ours_fp32", "ours_bf16", "reference", "fd_float32", "fd_auto", "fd_litert")
 PATH_NAMES = {"reference": "the upstream's inference graph (TF1 style, Session.run)",
               "ours_fp32": "our frozen graph, Session.run, float32",
               "ours_bf16": "our frozen graph, Session.run, bfloat16",
               "fd_float32": "FaceDetector float32 (the default)",
-              "fd_auto_stream": "FaceDetector 'auto', specialised to the size (a long video)",
               "fd_litert": "FaceDetector backend='litert' (XNNPACK, float32)"}
 
 

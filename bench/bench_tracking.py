@@ -117,15 +117,6 @@ class TimedDetector:
         self.calls += 1
         return result
 
-    @property
-    def specialise_after(self):
-        """The wrapped FaceDetector's (None for the upstream graph), so start.py sees it."""
-        return getattr(self.detector, "specialise_after", None)
-
-    @specialise_after.setter
-    def specialise_after(self, value):
-        self.detector.specialise_after = value
-
 
 def compare_with_upstream(model_path, weights, num_frames, rounds, tmp):
     """start.py's ms per frame, and its detector calls' ms, with FaceDetector (auto, float32) and the upstream graph."""
@@ -185,8 +176,7 @@ def main(argv=None):
                         help="upstream-format checkpoint of --model's weights, for --compare_upstream")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds for --compare_upstream")
     parser.add_argument("--only_compare_upstream", action="store_true",
-                        help="run part 3 alone (implies --compare_upstream), e.g. with --video_frames 100 "
-                             "for short clips, which start.py does not specialise")
+                        help="run part 3 alone (implies --compare_upstream), e.g. with --video_frames 100")
     args = parser.parse_args(argv)
     if args.only_compare_upstream:
         with tempfile.TemporaryDirectory() as tmp:

@@ -2,8 +2,7 @@
 
 `rewrite_to_bfloat16(graph_def)` applies TensorFlow's oneDNN automatic mixed precision pass
 (Grappler's auto_mixed_precision_onednn_bfloat16, and only it) to a copy of a frozen graph, so
-the convolutions run in bfloat16, then merges the image's two casts into one (see
-`merge_uint8_casts`). It is local to that graph: no process-wide option is set. bfloat16 is
+the convolutions run in bfloat16. It is local to that graph: no process-wide option is set. bfloat16 is
 fast on CPUs with bfloat16 units (Intel AMX-BF16 or AVX512_BF16) and slow on others;
 `resolve_precision('auto')` picks it only where the CPU has them and no GPU runs the graph.
 On CPUs without AVX-512 the pass leaves the graph in float32: `bfloat16_where_supported`
@@ -24,8 +23,6 @@ logger = logging.getLogger(__name__)
 PRECISIONS = ("float32", "bfloat16", "auto")
 # /proc/cpuinfo flags of CPUs with native bfloat16 arithmetic (Intel AMX, AVX-512 BF16).
 BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
-# Ops that read only their input's shape (any dtype).
-_SHAPE_QUERY_OPS = ("Shape", "Size", "Rank")
 
 
 def cpu_has_native_bfloat16(cpuinfo_path="/proc/cpuinfo"):
@@ -82,7 +79,7 @@ def rewrite_to_bfloat16(graph_def):
     rewriter.min_graph_nodes = -1
     rewriter.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
     rewriter.optimizers.extend(["auto_mixed_precision_onednn_bfloat16"])
-    return merge_uint8_casts(tf_optimizer.OptimizeGraph(config, meta_graph))
+    return tf_optimizer.OptimizeGraph(config, meta_graph)
 
 
 def bfloat16_where_supported(graph_def, model_path):
@@ -104,39 +101,3 @@ def computes_in_bfloat16(graph_def):
     """True if any node of `graph_def` (tf.compat.v1.GraphDef) has a bfloat16 type attribute."""
     bfloat16 = tf.bfloat16.as_datatype_enum
     return any(value.type == bfloat16 for node in graph_def.node for value in node.attr.values())
-
-
-def merge_uint8_casts(graph_def):
-    """Turns Cast(uint8 -> float32) -> Cast(float32 -> bfloat16) chains into one Cast(uint8 -> bfloat16).
-
-    The mixed precision pass keeps a float32 graph's own casts and adds its casts after them,
-    so the image goes through two full-size casts. Every uint8 value (0..255) is exact in
-    bfloat16, so the direct cast gives the same values. Only a Cast whose consumers are all
-    such casts or shape queries (Shape, Size, Rank: their input type follows) is changed; the
-    casts become Identity ops (removed at run time). Changes `graph_def` in place and returns it.
-    """
-    consumers = {}
-    for node in graph_def.node:
-        for name in node.input:
-            consumers.setdefault(name.lstrip("^").split(":")[0], []).append(node)
-    uint8, float32, bfloat16 = (tf.uint8.as_datatype_enum, tf.float32.as_datatype_enum,
-                                tf.bfloat16.as_datatype_enum)
-    for node in graph_def.node:
-        if node.op != "Cast" or node.attr["SrcT"].type != uint8 or node.attr["DstT"].type != float32:
-            continue
-        users = consumers.get(node.name, [])
-        casts = [user for user in users if user.op == "Cast" and user.attr["SrcT"].type == float32
-                 and user.attr["DstT"].type == bfloat16 and len(user.input) == 1]
-        queries = [user for user in users if user.op in _SHAPE_QUERY_OPS]
-        if not casts or len(casts) + len(queries) != len(users):
-            continue
-        node.attr["DstT"].type = bfloat16
-        for user in queries:
-            user.attr["T"].type = bfloat16
-        for user in casts:
-            user.op = "Identity"
-            for key in ("SrcT", "DstT", "Truncate"):
-                if key in user.attr:
-                    del user.attr[key]
-            user.attr["T"].type = bfloat16
-    return graph_def

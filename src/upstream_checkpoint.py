@@ -26,9 +26,9 @@ import os
 from typing import Optional, Tuple
 
 import numpy as np
-import tensorflow as tf
 
 from src.atomic_io import temporary_sibling
+from src.cli import import_tensorflow, one_line_usage_errors, report_errors
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ def resolve_checkpoint_prefix(path):
     Raises:
         UpstreamCheckpointError: nothing readable is found; the message names `path`.
     """
+    import tensorflow as tf  # noqa: PLC0415  (imported when used: the CLI checks paths first)
     path = os.fspath(path)
     if os.path.isdir(path):
         state = tf.train.get_checkpoint_state(path)
@@ -207,6 +208,7 @@ def _match(source, shapes, dtypes, variables, every_entry_used):
 
 def _plan(model, path):
     """Checks the checkpoint against the model; returns (report, reader)."""
+    import tensorflow as tf  # noqa: PLC0415  (imported when used: the CLI checks paths first)
     prefix = resolve_checkpoint_prefix(path)
     try:
         reader = tf.train.load_checkpoint(prefix)
@@ -269,6 +271,7 @@ def load_upstream_checkpoint(model, path):
 
 def _read_frozen_graph(path):
     """Const nodes of a frozen GraphDef: dicts name -> shape, name -> tf.DType, name -> NodeDef."""
+    import tensorflow as tf  # noqa: PLC0415  (imported when used: the CLI checks paths first)
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise UpstreamCheckpointError(f"{path}: no such frozen graph file")
@@ -312,6 +315,7 @@ def load_upstream_frozen_graph(model, path):
             the graph's constants or has another shape or a non-float dtype; one line naming
             `path` and the variable. The model is unchanged then.
     """
+    import tensorflow as tf  # noqa: PLC0415  (imported when used: the CLI checks paths first)
     shapes, dtypes, nodes = _read_frozen_graph(path)
     if not any(name == ANCHOR_VARIABLE or name.endswith("/" + ANCHOR_VARIABLE) for name in shapes):
         raise UpstreamCheckpointError(
@@ -368,6 +372,7 @@ def write_checkpoint(values, prefix):
     Returns:
         str, the prefix written.
     """
+    import tensorflow as tf  # noqa: PLC0415  (imported when used: the CLI checks paths first)
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     tmp = temporary_sibling(prefix)
     data_suffix, index_suffix = ".data-00000-of-00001", ".index"
@@ -407,11 +412,17 @@ def main(argv=None):
                               help="an upstream frozen inference graph with unfolded batch norm")
     parser.add_argument("--output", required=True, help="checkpoint prefix to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --output")
-    args = parser.parse_args(argv)
-    from src.detector import FaceBoxes
+    args = one_line_usage_errors(parser).parse_args(argv)
     if os.path.exists(args.output + ".index") and not args.overwrite:
         print(f"error: {args.output}: a checkpoint already exists there; pass --overwrite to replace it", file=sys.stderr)
         return 2
+    source = args.from_frozen_graph or args.checkpoint
+    if not os.path.exists(source) and not os.path.exists(source + ".index"):
+        print(f"error: {source}: no such file or folder", file=sys.stderr)
+        return 2
+    import_tensorflow()
+    import tensorflow as tf  # noqa: PLC0415
+    from src.detector import FaceBoxes  # noqa: PLC0415
     model = FaceBoxes()
     if args.from_frozen_graph:
         try:
@@ -435,4 +446,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(report_errors(main))

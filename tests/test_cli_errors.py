@@ -50,10 +50,7 @@ BAD_ARGUMENTS = {
 
 # Entry points known to break the format, with why; each is checked to still break it (strict), so
 # the entry is removed when it is fixed.
-PENDING = {
-    "src/upstream_checkpoint.py": "imports TensorFlow at module level, so TensorFlow's start-up lines "
-                                  "come before the error",
-}
+PENDING = {}
 
 
 def _has_main_block(path):

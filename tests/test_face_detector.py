@@ -89,6 +89,9 @@ def test_batch_equals_single_calls(detector):
     images = [_random_image(64, 96, 1), _random_image(80, 80, 2), _random_image(64, 96, 3),
               _random_image(64, 96, 4), _random_image(33, 47, 5)]
     results = detector.detect_batch(images, score_threshold=0.3, max_batch_size=2)
+    for bad in (0, 2.5, True, '8'):
+        with pytest.raises(ValueError, match='max_batch_size must be an int >= 1, got'):
+            detector.detect_batch(images, max_batch_size=bad)
     assert len(results) == len(images)
     for image, (boxes, scores) in zip(images, results):
         single_boxes, single_scores = detector(image, score_threshold=0.3)
@@ -434,122 +437,6 @@ def test_bfloat16_rewrites_only_its_own_graph_and_agrees():
     assert not np.array_equal(low[1], before[1])  # it really ran in another precision
 
 
-@pytest.fixture(scope='module')
-def exported_model(tmp_path_factory):
-    """A frozen graph from this project's export path (random weights, some anchors firing)."""
-    from src import export
-    from src.detector import FaceBoxes
-    model = FaceBoxes(seed=0)
-    for head in model.class_heads:
-        head.bias.assign(head.bias + np.random.default_rng(0).normal(0, 2.0, head.bias.shape))
-    folder = str(tmp_path_factory.mktemp('export') / 'saved_model')
-    export.save_saved_model(model, folder, 0.05, 0.3, MAX_BOXES)
-    path = os.path.join(os.path.dirname(folder), 'model.pb')
-    export.write_graph_def(export.freeze_saved_model(folder), path)
-    return path
-
-
-@needs_bfloat16_rewrite
-def test_bfloat16_rewrite_casts_the_image_once(exported_model, monkeypatch):
-    # The mixed precision pass leaves Cast(uint8 -> float32) -> Cast(float32 -> bfloat16) on the
-    # full-size image; the detector merges them into one Cast(uint8 -> bfloat16), same values.
-    import face_detector
-    merged = face_detector._rewrite_to_bfloat16(face_detector._read_graph_def(exported_model))
-    casts = [(n.attr['SrcT'].type, n.attr['DstT'].type) for n in merged.node if n.op == 'Cast']
-    assert (tf.uint8.as_datatype_enum, tf.bfloat16.as_datatype_enum) in casts
-    assert (tf.uint8.as_datatype_enum, tf.float32.as_datatype_enum) not in casts
-    image = _random_image(150, 211)
-    got = FaceDetector(exported_model, precision='bfloat16')(image, score_threshold=0.0)
-    monkeypatch.setattr(face_detector, '_merge_uint8_casts', lambda graph: graph)
-    want = FaceDetector(exported_model, precision='bfloat16')(image, score_threshold=0.0)
-    assert len(want[1]) > 5
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
-
-
-def _aligned_array(shape, offset=0):
-    size = int(np.prod(shape))
-    buffer = np.empty(size + 128, np.uint8)
-    start = (-buffer.ctypes.data) % 64 + offset
-    return buffer[start:start + size].reshape(shape)
-
-
-def test_input_is_shared_when_aligned_and_copied_otherwise(detector):
-    from face_detector import _to_tensor
-    image = _random_image(61, 83)
-    aligned = _aligned_array((1,) + image.shape)
-    aligned[0] = image
-    shared = _to_tensor(aligned)
-    aligned[0, 0, 0, 0] ^= 0xFF  # the tensor sees the change: no copy was made
-    assert shared.numpy()[0, 0, 0, 0] == aligned[0, 0, 0, 0]
-    unaligned = _aligned_array((1,) + image.shape, offset=1)
-    unaligned[0] = image
-    copied = _to_tensor(unaligned)
-    unaligned[0, 0, 0, 0] ^= 0xFF
-    assert copied.numpy()[0, 0, 0, 0] == image[0, 0, 0]
-    read_only = image[None].copy()
-    read_only.flags.writeable = False
-    np.testing.assert_array_equal(_to_tensor(read_only).numpy(), image[None])
-    # Every kind of input gives the same detections.
-    results = [detector(array[0] if array.ndim == 4 else array, score_threshold=0.0)
-               for array in (image, _place(image, 0), _place(image, 3), read_only)]
-    for boxes, scores in results[1:]:
-        np.testing.assert_array_equal(boxes, results[0][0])
-        np.testing.assert_array_equal(scores, results[0][1])
-
-
-def _place(image, offset):
-    out = _aligned_array(image.shape, offset)
-    out[...] = image
-    return out
-
-
-@needs_bfloat16_rewrite
-def test_a_repeated_size_gets_a_specialised_bfloat16_graph_with_the_same_detections(monkeypatch):
-    import skimage.data
-
-    import face_detector
-    monkeypatch.setattr(face_detector, '_MAX_SPECIALISED_SIZES', 3)
-    image = skimage.data.astronaut()
-    odd = np.ascontiguousarray(image[:301, :397])
-    cases = [(image, {}), (odd, {}), (odd, {'min_dimension': 450}), (image, {'max_dimension': 300})]
-    detector = FaceDetector(SHIPPED_MODEL, precision='bfloat16', specialise_after=2)
-    for count, (picture, options) in enumerate(cases):
-        dynamic = detector(picture, score_threshold=0.0, **options)  # first of its size: the generic graph
-        assert len(detector._specialised) == min(count, 3)
-        specialised = detector(picture, score_threshold=0.0, **options)  # second in a row: specialised
-        assert len(detector._specialised) == min(count + 1, 3)
-        assert len(dynamic[1]) > 0
-        # Folding the anchors into constants rounds them differently (in the last bit).
-        np.testing.assert_allclose(specialised[0], dynamic[0], rtol=0, atol=1e-3)
-        np.testing.assert_array_equal(specialised[1], dynamic[1])
-    # The least recently used size was dropped; alternating sizes never specialise.
-    assert ((1,) + image.shape, None) not in detector._specialised
-    fresh = FaceDetector(SHIPPED_MODEL, precision='bfloat16', specialise_after=2)
-    for picture in (image, odd, image, odd):
-        fresh(picture)
-    assert not fresh._specialised
-    # float32 stays bit-exact: it never specialises; None turns it off; the default waits long.
-    for options in ({'precision': 'float32', 'specialise_after': 1},
-                    {'precision': 'bfloat16', 'specialise_after': None}, {'precision': 'bfloat16'}):
-        other = FaceDetector(SHIPPED_MODEL, **options)
-        for _ in range(3):
-            other(image)
-        assert not other._specialised, options
-    for bad in (0, 2.5, True, '8'):
-        with pytest.raises(ValueError, match='specialise_after must be an int >= 1 or None, got'):
-            FaceDetector(SHIPPED_MODEL, specialise_after=bad)
-    # The setter: a caller that knows a long stream is coming (start.py) asks for it at once.
-    fresh.specialise_after = 1
-    assert fresh.specialise_after == 1
-    fresh(odd)
-    assert list(fresh._specialised) == [((1,) + odd.shape, None)]
-    for bad in (0, 2.5, True, '8'):
-        with pytest.raises(ValueError, match='specialise_after must be an int >= 1 or None, got'):
-            fresh.specialise_after = bad
-    assert fresh.specialise_after == 1
-
-
 @knows_cpu_flags
 def test_bfloat16_on_this_cpu_is_real_or_reported_as_float32():
     # Where the pass cannot rewrite (no AVX-512), 'bfloat16' is float32 bit for bit and says so;
@@ -562,25 +449,6 @@ def test_bfloat16_on_this_cpu_is_real_or_reported_as_float32():
     want = FaceDetector(SHIPPED_MODEL)(image, score_threshold=0.05)
     assert len(want[1]) > 0
     assert (len(got[1]) == len(want[1]) and np.array_equal(got[1], want[1])) == (not REWRITES_BFLOAT16)
-
-
-def test_fast_call_gives_the_concrete_functions_outputs_and_falls_back():
-    # FaceDetector calls its concrete functions through their AtomicFunction (no signature
-    # binding); the outputs must be the very values of the ConcreteFunction's own call.
-    import face_detector
-    concrete = tf.function(lambda x, y: (x * 2, tf.reduce_sum(x) + y),
-                           input_signature=[tf.TensorSpec([None, 3], tf.float32),
-                                            tf.TensorSpec([], tf.float32)]).get_concrete_function()
-    x, y = tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3)), tf.constant(0.5)
-    fast = face_detector._fast_call(concrete)
-    assert fast is not concrete  # the fast path exists in this TensorFlow
-    for got, want in zip(fast(x, y), concrete(x, y)):
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
-
-    class NoAtomic:  # another TensorFlow version: the function itself is used
-        captured_inputs = ()
-    plain = NoAtomic()
-    assert face_detector._fast_call(plain) is plain
 
 
 def test_shape_frontier_of_a_small_graph():
@@ -602,19 +470,3 @@ def test_shape_frontier_of_a_small_graph():
     assert shape_frontier(graph.as_graph_def()) == sorted([target.name, scale.name])
 
 
-def test_shape_fed_graph_is_bit_identical_and_bounded(tf1_model, detector, monkeypatch):
-    # The TF1 graph has while loops (cycles through NextIteration): the frontier search ends,
-    # takes nothing from inside a loop, and feeding it gives the whole graph's outputs bit
-    # for bit, for every shape and batch size.
-    import face_detector
-    frontier = face_detector.shape_frontier(face_detector._read_graph_def(tf1_model[0]))
-    assert frontier and not any('while' in name for name in frontier)
-    assert detector._shape_fed is not None
-    monkeypatch.setattr(face_detector, '_MAX_SHAPE_FEEDS', 3)
-    shapes = [(1, 96, 128), (2, 96, 128), (1, 75, 131), (3, 40, 57), (1, 129, 64)]
-    for seed, (batch, height, width) in enumerate(shapes):
-        images = np.stack([_random_image(height, width, seed + i) for i in range(batch)])
-        tensor = face_detector._to_tensor(images)
-        for got, want in zip(detector._shape_fed(tensor), detector._detect(tensor)):
-            np.testing.assert_array_equal(got.numpy(), want.numpy())
-    assert list(detector._shape_fed._values) == [tuple(s) + (3,) for s in shapes[-3:]]

@@ -319,34 +319,6 @@ def test_cli_defaults_come_from_video_options():
     assert args.precision == "auto"
 
 
-class _SpecialisingDouble(GroundTruthDetector):
-    """The replaying double with FaceDetector's settable specialise_after; records its value per call."""
-
-    def __init__(self, dets, specialise_after):
-        super().__init__(dets)
-        self.specialise_after = specialise_after
-        self.seen = []
-
-    def __call__(self, image, score_threshold=0.5):
-        self.seen.append(self.specialise_after)
-        return super().__call__(image, score_threshold=score_threshold)
-
-
-@pytest.mark.parametrize("min_frames, initial, during", [
-    (FRAMES, 1000, 1),          # the video announces enough frames: specialise from the first
-    (FRAMES + 1, 1000, 1000),   # one frame short: FaceDetector's own default stays
-    (FRAMES, None, None),       # turned off by the caller: left off
-])
-def test_long_videos_specialise_from_the_first_frame(tmp_path, clip, monkeypatch, min_frames, initial, during):
-    monkeypatch.setattr(start, "SPECIALISE_MIN_FRAMES", min_frames)
-    double = _SpecialisingDouble(clip["dets"], initial)
-    rc = start.main([str(_video_dir(tmp_path, clip)), "--output_path", str(tmp_path / "out"), "--no_progress"],
-                    detector_factory=lambda model: double)
-    assert rc == 0
-    assert double.seen == [during] * FRAMES
-    assert double.specialise_after == initial  # restored after the video
-
-
 def test_the_video_writer_encodes_on_a_thread_and_raises_its_errors(tmp_path, monkeypatch):
     frame = np.zeros((48, 64, 3), np.uint8)
     path = str(tmp_path / "ok.mp4")
