@@ -336,7 +336,12 @@ def resolve_precision(precision, has_native_bfloat16=None):
     Args:
         precision: one of PRECISIONS.
         has_native_bfloat16: bool or None; None asks `cpu_has_native_bfloat16()`.
+
+    Raises:
+        ValueError: `precision` is not one of PRECISIONS.
     """
+    if precision not in PRECISIONS:
+        raise ValueError('precision must be one of %s, got %r' % (', '.join(PRECISIONS), precision))
     if precision != 'auto':
         return precision
     if tf.config.list_physical_devices('GPU'):
@@ -626,19 +631,30 @@ def _bfloat16_where_supported(graph_def, model_path):
 def _rewrite_to_bfloat16(graph_def):
     """This graph with Grappler's oneDNN bfloat16 auto mixed precision pass applied (only it)."""
     from tensorflow.core.protobuf import rewriter_config_pb2  # noqa: PLC0415
+
+    def configure(rewriter):
+        rewriter.min_graph_nodes = -1
+        rewriter.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+        rewriter.optimizers.extend(['auto_mixed_precision_onednn_bfloat16'])
+    return run_grappler(graph_def, _OUTPUT_NAMES, configure)
+
+
+def run_grappler(graph_def, output_names, configure):
+    """`graph_def` (tf.compat.v1.GraphDef) optimized by Grappler for fetching `output_names`.
+
+    `configure(rewrite_options)` picks the passes (a RewriterConfig to fill in). src/export.py
+    uses it too, for the constant folding that folds batch norm at freezing time.
+    """
     from tensorflow.python.grappler import tf_optimizer  # noqa: PLC0415
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name='')
         meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(), graph=graph)
     fetch = meta_graph.collection_def['train_op'].node_list.value
-    for name in _OUTPUT_NAMES:
+    for name in output_names:
         fetch.append(name)
     config = tf.compat.v1.ConfigProto()
-    rewriter = config.graph_options.rewrite_options
-    rewriter.min_graph_nodes = -1
-    rewriter.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
-    rewriter.optimizers.extend(['auto_mixed_precision_onednn_bfloat16'])
+    configure(config.graph_options.rewrite_options)
     return tf_optimizer.OptimizeGraph(config, meta_graph)
 
 

@@ -218,6 +218,9 @@ def parse_args(argv=None):
     parser.add_argument('--precision', choices=('float32', 'bfloat16', 'auto'), default='float32',
                         help="the detector's precision (FaceDetector): float32 as frozen, bfloat16 "
                              "(faster on CPUs with AMX / AVX512_BF16), auto (bfloat16 where native)")
+    parser.add_argument('--backend', choices=('auto', 'tensorflow', 'litert'), default='auto',
+                        help="what runs the network (FaceDetector): litert runs the .tflite beside the .pb "
+                             "(create_pb.py --tflite); auto uses it only with --precision auto")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not 0.0 <= args.score_threshold <= 1.0:
@@ -231,7 +234,8 @@ def parse_args(argv=None):
     return args
 
 
-def load_detector(model_path, gpu_memory_fraction=0.25, visible_device_list='0', precision='float32'):
+def load_detector(model_path, gpu_memory_fraction=0.25, visible_device_list='0', precision='float32',
+                  backend='auto'):
     """FaceDetector(model_path, ...), with a missing, folder or corrupt model as a UserError."""
     if os.path.isdir(model_path):
         raise UserError('%s: is a folder; --model wants a frozen .pb file' % model_path)
@@ -241,8 +245,8 @@ def load_detector(model_path, gpu_memory_fraction=0.25, visible_device_list='0',
     from face_detector import FaceDetector  # TensorFlow loads only when predicting
     try:
         return FaceDetector(model_path, gpu_memory_fraction=gpu_memory_fraction,
-                            visible_device_list=visible_device_list, precision=precision)
-    except (ValueError, OSError) as error:
+                            visible_device_list=visible_device_list, precision=precision, backend=backend)
+    except (ValueError, OSError, ImportError) as error:
         raise UserError(str(error)) from error
 
 
@@ -256,7 +260,8 @@ def _main(argv=None):
         if not os.path.isdir(folder):
             raise UserError('%s: no such folder (%s; the FDDB layout is <fddb_dir>/FDDB-folds and '
                             '<fddb_dir>/originalPics)' % (folder, what))
-    detector = load_detector(args.model, args.gpu_memory_fraction, args.visible_device_list, args.precision)
+    detector = load_detector(args.model, args.gpu_memory_fraction, args.visible_device_list, args.precision,
+                             args.backend)
     try:
         summary = run(detector, args.fddb_dir, args.output_dir, args.score_threshold,
                       args.min_dimension, args.images_dir, args.folds_dir,

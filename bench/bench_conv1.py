@@ -53,7 +53,8 @@ def cpu_description(cpuinfo_path="/proc/cpuinfo"):
 
 
 def time_interleaved(fns, runs, warmup=5):
-    """Median milliseconds of each function over `runs` calls, calling them in turn."""
+    """(median, minimum) milliseconds of each function over `runs` calls, calling them in turn
+    (bench_model.py uses it too)."""
     for fn in fns:
         for _ in range(warmup):
             fn()
@@ -63,7 +64,7 @@ def time_interleaved(fns, runs, warmup=5):
             start = time.perf_counter()
             fn()
             t.append(time.perf_counter() - start)
-    return [statistics.median(t) * 1e3 for t in times]
+    return [(statistics.median(t) * 1e3, min(t) * 1e3) for t in times]
 
 
 def main(argv=None):
@@ -153,7 +154,7 @@ def main(argv=None):
             diff = max(np.abs(tf_out - reference).max(), np.abs(lite() - reference).max())
             rows.append((name, diff))
             runners += [lambda function=function: function(tensor), lite]
-        medians = time_interleaved(runners, args.runs)
+        medians = [median for median, _ in time_interleaved(runners, args.runs)]
         for k, (name, diff) in enumerate(rows):
             print(f"{width}x{height:<5} {name:>14} {medians[2 * k]:8.2f} {medians[2 * k + 1]:10.2f} {diff:11.2e}")
     return 0

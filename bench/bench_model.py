@@ -35,10 +35,8 @@ Example:
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -49,7 +47,7 @@ from src.detector import FaceBoxes  # noqa: E402
 from src.atomic_io import write_text_atomic  # noqa: E402
 from src.upstream_checkpoint import load_upstream_checkpoint  # noqa: E402
 from bench_detector import make_test_image  # noqa: E402
-from bench_conv1 import cpu_description  # noqa: E402
+from bench_conv1 import cpu_description, time_interleaved  # noqa: E402
 
 SHIPPED_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                "model", "facebox_weights.ckpt")
@@ -79,20 +77,6 @@ def conv_flops(model, height, width):
         for head, stride in zip(heads, anchor_generator.STRIDES):
             total += conv(head.kernel, h // stride, w // stride)
     return total
-
-
-def time_interleaved(fns, runs, warmup=10):
-    """Median and minimum milliseconds of each function, calling them in turn."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(runs):
-        for fn, t in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            t.append(time.perf_counter() - start)
-    return [(statistics.median(t) * 1e3, min(t) * 1e3) for t in times]
 
 
 def upstream_reference_graph(model, score_threshold, iou_threshold, max_boxes):
@@ -256,7 +240,8 @@ def main(argv=None):
         np.testing.assert_allclose(ours[1], ref[1], atol=1e-4)
         timed = [i for i, name in enumerate(names)
                  if runners[i] is not None and (i == 2 or not args.only or name.startswith("FD"))]
-        timings = dict(zip(timed, time_interleaved([lambda run=runners[i]: run(image) for i in timed], args.runs)))
+        timings = dict(zip(timed, time_interleaved([lambda run=runners[i]: run(image) for i in timed], args.runs,
+                                                   warmup=10)))
         counts = [out and int(out[2][0]) for out in outputs[:3]] + [len(out[1]) for out in outputs[3:]]
         upstream_median = timings[2][0]
         size_report = report["sizes"].setdefault(f"{width}x{height}", {})

@@ -202,7 +202,21 @@ def write_tables(results_dir):
     page = ["# Benchmarks", "",
             f"Every table here is written by `{command}` from the JSON files in `bench/results/`; "
             "the README's results table is the same block. Timings name the CPU they ran on; "
-            "ratios compare paths measured interleaved in one process.", ""] + block[1:-1]
+            "ratios compare paths measured interleaved in one process.", "",
+            "How each table is measured:", "",
+            "- Detection: `bench/bench_peers.py` runs each detector on the FDDB folds' photos at its lowest "
+            "useful threshold and scores the boxes with this project's FDDB evaluator (discrete and continuous "
+            "true positive rate at a number of false positives); latency is the median of interleaved calls on "
+            "a photo pair (astronaut + Grace Hopper) at each size, each library with its default threads "
+            "(YuNet with one OpenMP thread).",
+            "- Speed: `bench/bench_model.py` runs the same weights through the upstream's inference graph "
+            "rebuilt in TF1 style (Session.run, the reference) and through each FaceDetector path, interleaved "
+            "call by call, and checks that they give the same detections; the ratio is each path's median over "
+            "the reference's. The AVX2 table limits TensorFlow's oneDNN with `ONEDNN_MAX_CPU_ISA=AVX2`: "
+            "LiteRT's XNNPACK cannot be limited, so it is an approximation of a CPU without AVX-512.",
+            "- Tracking: `start.py` on `media/sample.mp4`, its tracks scored against `media/sample_truth.json` "
+            "with py-motmetrics (a track box matches a true face at IoU >= 0.5); the truth boxes run from the "
+            "forehead to the chin, so boxes of another convention lose some matches.", ""] + block[1:-1]
     os.makedirs(os.path.dirname(BENCHMARKS_PAGE), exist_ok=True)
     write_text_atomic(BENCHMARKS_PAGE, "\n".join(page).rstrip() + "\n")
     print(f"wrote {BENCHMARKS_PAGE}" + (f" and the results block of {README}" if BEGIN in readme else ""))

@@ -12,7 +12,6 @@ import tempfile
 
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-from tensorflow.python.grappler import tf_optimizer
 
 from src.atomic_io import temporary_sibling, write_bytes_atomic
 
@@ -101,18 +100,12 @@ def save_saved_model(model, export_dir, score_threshold, iou_threshold, max_boxe
 
 def _optimize(graph_def, output_names):
     """Grappler constant folding and pruning on a frozen GraphDef (folds batch norm into kernels)."""
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.graph_util.import_graph_def(graph_def, name="")
-        meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph.as_graph_def(), graph=graph)
-    fetch = meta_graph.collection_def["train_op"].node_list.value
-    for name in output_names:
-        fetch.append(name)
-    config = tf.compat.v1.ConfigProto()
-    rewriter = config.graph_options.rewrite_options
-    rewriter.optimizers.extend(["pruning", "constfold", "arithmetic", "dependency", "constfold"])
-    rewriter.meta_optimizer_iterations = 2  # rewriter_config_pb2.RewriterConfig.TWO
-    return tf_optimizer.OptimizeGraph(config, meta_graph)
+    from face_detector import run_grappler  # noqa: PLC0415  (the one home of the Grappler call)
+
+    def configure(rewriter):
+        rewriter.optimizers.extend(["pruning", "constfold", "arithmetic", "dependency", "constfold"])
+        rewriter.meta_optimizer_iterations = 2  # rewriter_config_pb2.RewriterConfig.TWO
+    return run_grappler(graph_def, output_names, configure)
 
 
 def _first_line(error):

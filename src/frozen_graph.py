@@ -8,48 +8,24 @@ Interface of the graph (src/export.py writes it, the upstream's graphs have it t
 `FrozenGraphDetector(path)(image, score_threshold)` answers like `face_detector.FaceDetector`:
 pixel [ymin, xmin, ymax, xmax] boxes and scores strictly above the threshold, for uint8 RGB
 images as they are (no resizing, no GPU options). `precision` is FaceDetector's: 'float32' (the
-default) runs the graph as frozen, 'bfloat16' rewrites it (src/bfloat16_graph.py), 'auto' picks
+default) runs the graph as frozen, 'bfloat16' rewrites it (face_detector.py), 'auto' picks
 bfloat16 where the CPU has native bfloat16. It is what src itself uses (evaluate_model,
 visualize).
 
-Why not import face_detector.py: that file is the one users copy next to a `.pb` into their
-own projects, so it imports only numpy and TensorFlow and repeats this loading code on
-purpose; and src never imports the top-level scripts. Keep the two in step: same node names,
-same error messages (a missing file, a folder, a file that is not a GraphDef, missing nodes).
+Reading the `.pb`, the bfloat16 rewrite and the precision choice are face_detector.py's own,
+imported: that file must stay self-contained for users who copy it, so the library takes from it,
+never the reverse. What is here is the plain batch API src needs (no resizing, no GPU options),
+with the same node names and error messages as FaceDetector.
 """
-import os
-
 import numpy as np
 import tensorflow as tf
 
-from src.bfloat16_graph import bfloat16_where_supported, resolve_precision
+from face_detector import _bfloat16_where_supported as bfloat16_where_supported  # noqa: E402
+from face_detector import _read_graph_def as read_graph_def  # noqa: E402  (the same messages as FaceDetector's)
+from face_detector import resolve_precision  # noqa: E402
 from src.export import NODE_NAMES, OUTPUT_KEYS
 
 _IMPORT_SCOPE = "import"
-
-
-def read_graph_def(path):
-    """Reads a serialized GraphDef.
-
-    Raises:
-        FileNotFoundError: no such file.
-        IsADirectoryError: `path` is a folder.
-        ValueError: the file is not a GraphDef, or holds no nodes (the message names it).
-    """
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"model path is a directory, not a frozen graph (.pb) file: {path}")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    graph_def = tf.compat.v1.GraphDef()
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        graph_def.ParseFromString(data)
-    except Exception as error:  # protobuf raises its own DecodeError type
-        raise ValueError(f"{path}: not a frozen GraphDef (.pb): {error}") from error
-    if not graph_def.node:
-        raise ValueError(f"{path}: not a frozen GraphDef (.pb): it holds no nodes")
-    return graph_def
 
 
 _WANTED = [NODE_NAMES["input"]] + [NODE_NAMES[key] for key in OUTPUT_KEYS]

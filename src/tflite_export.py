@@ -32,14 +32,15 @@ frozen graph by `match_outputs`):
   - the padding to PAD_MULTIPLE, zero once the input is padded, is dropped; the inception
     modules' SplitV becomes strided slices, so XNNPACK takes the network as one partition.
 """
-import hashlib
 import json
 import logging
-import os
 
 import numpy as np
 import tensorflow as tf
 
+# Where FaceDetector looks for the .tflite and the sha256 it checks: face_detector.py's own.
+from face_detector import _file_sha256 as sha256_of_file  # noqa: E402
+from face_detector import tflite_path_for  # noqa: E402
 from src.atomic_io import write_bytes_atomic
 from src.export import NODE_NAMES, OUTPUT_KEYS
 
@@ -79,15 +80,6 @@ def _source(name):
 def _tensor(name):
     """'node:k' of an input string 'node' or 'node:k'."""
     return name if ":" in name else name + ":0"
-
-
-def sha256_of_file(path):
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def head_tensors(graph_def):
@@ -567,13 +559,6 @@ def tflite_from_graph_def(graph_def, source_sha256, interpreter_class):
                 "pad_multiple": PAD_MULTIPLE, "outputs": mapping}
     return add_metadata(content, metadata), {"heads": len(heads), "rewrites": rewrites,
                                              "relative_difference": worst}
-
-
-def tflite_path_for(pb_path):
-    """The .tflite that belongs beside a .pb: 'model/facebox.pb' -> 'model/facebox.tflite'
-    (face_detector.tflite_path_for, which looks for it, says the same)."""
-    stem, extension = os.path.splitext(os.fspath(pb_path))
-    return (stem if extension == ".pb" else os.fspath(pb_path)) + ".tflite"
 
 
 def export_tflite(pb_path, tflite_path=None):
