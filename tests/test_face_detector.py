@@ -470,3 +470,90 @@ def test_shape_frontier_of_a_small_graph():
     assert shape_frontier(graph.as_graph_def()) == sorted([target.name, scale.name])
 
 
+@pytest.fixture(scope='module')
+def exported_model(tmp_path_factory):
+    """A frozen graph from this project's export path (random weights, some anchors firing)."""
+    from src import export
+    from src.detector import FaceBoxes
+    model = FaceBoxes(seed=0)
+    for head in model.class_heads:
+        head.bias.assign(head.bias + np.random.default_rng(0).normal(0, 2.0, head.bias.shape))
+    folder = str(tmp_path_factory.mktemp('export') / 'saved_model')
+    export.save_saved_model(model, folder, 0.05, 0.3, MAX_BOXES)
+    path = os.path.join(os.path.dirname(folder), 'model.pb')
+    export.write_graph_def(export.freeze_saved_model(folder), path)
+    return path
+
+
+@needs_bfloat16_rewrite
+def test_bfloat16_rewrite_casts_the_image_once(exported_model, monkeypatch):
+    # The mixed precision pass leaves Cast(uint8 -> float32) -> Cast(float32 -> bfloat16) on the
+    # full-size image; the detector merges them into one Cast(uint8 -> bfloat16), same values.
+    import face_detector
+    merged = face_detector._rewrite_to_bfloat16(face_detector._read_graph_def(exported_model))
+    casts = [(n.attr['SrcT'].type, n.attr['DstT'].type) for n in merged.node if n.op == 'Cast']
+    assert (tf.uint8.as_datatype_enum, tf.bfloat16.as_datatype_enum) in casts
+    assert (tf.uint8.as_datatype_enum, tf.float32.as_datatype_enum) not in casts
+    image = _random_image(150, 211)
+    got = FaceDetector(exported_model, precision='bfloat16')(image, score_threshold=0.0)
+    monkeypatch.setattr(face_detector, '_merge_uint8_casts', lambda graph: graph)
+    want = FaceDetector(exported_model, precision='bfloat16')(image, score_threshold=0.0)
+    assert len(want[1]) > 5
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def _aligned_array(shape, offset=0):
+    size = int(np.prod(shape))
+    buffer = np.empty(size + 128, np.uint8)
+    start = (-buffer.ctypes.data) % 64 + offset
+    return buffer[start:start + size].reshape(shape)
+
+
+def test_input_is_shared_when_aligned_and_copied_otherwise(detector):
+    from face_detector import _to_tensor
+    image = _random_image(61, 83)
+    aligned = _aligned_array((1,) + image.shape)
+    aligned[0] = image
+    shared = _to_tensor(aligned)
+    aligned[0, 0, 0, 0] ^= 0xFF  # the tensor sees the change: no copy was made
+    assert shared.numpy()[0, 0, 0, 0] == aligned[0, 0, 0, 0]
+    unaligned = _aligned_array((1,) + image.shape, offset=1)
+    unaligned[0] = image
+    copied = _to_tensor(unaligned)
+    unaligned[0, 0, 0, 0] ^= 0xFF
+    assert copied.numpy()[0, 0, 0, 0] == image[0, 0, 0]
+    read_only = image[None].copy()
+    read_only.flags.writeable = False
+    np.testing.assert_array_equal(_to_tensor(read_only).numpy(), image[None])
+    # Every kind of input gives the same detections.
+    results = [detector(array[0] if array.ndim == 4 else array, score_threshold=0.0)
+               for array in (image, _place(image, 0), _place(image, 3), read_only)]
+    for boxes, scores in results[1:]:
+        np.testing.assert_array_equal(boxes, results[0][0])
+        np.testing.assert_array_equal(scores, results[0][1])
+
+
+def _place(image, offset):
+    out = _aligned_array(image.shape, offset)
+    out[...] = image
+    return out
+
+
+def test_fast_call_gives_the_concrete_functions_outputs_and_falls_back():
+    # FaceDetector calls its concrete functions through their AtomicFunction (no signature
+    # binding); the outputs must be the very values of the ConcreteFunction's own call.
+    import face_detector
+    concrete = tf.function(lambda x, y: (x * 2, tf.reduce_sum(x) + y),
+                           input_signature=[tf.TensorSpec([None, 3], tf.float32),
+                                            tf.TensorSpec([], tf.float32)]).get_concrete_function()
+    x, y = tf.constant(np.arange(6, dtype=np.float32).reshape(2, 3)), tf.constant(0.5)
+    fast = face_detector._fast_call(concrete)
+    assert fast is not concrete  # the fast path exists in this TensorFlow
+    for got, want in zip(fast(x, y), concrete(x, y)):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+    class NoAtomic:  # another TensorFlow version: the function itself is used
+        captured_inputs = ()
+    plain = NoAtomic()
+    assert face_detector._fast_call(plain) is plain
