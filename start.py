@@ -61,7 +61,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from src import video_io, video_sources  # noqa: E402
+from src import display, video_io, video_sources  # noqa: E402
 from src.atomic_io import write_text_atomic  # noqa: E402
 from src.box_formats import yxyx_to_xyxy  # noqa: E402
 from src.cli import (UserError, check_output_folder, import_tensorflow, one_line_usage_errors,  # noqa: E402
@@ -209,17 +209,6 @@ def save_track_faces(folder, track_faces):
     return count
 
 
-def display_available():
-    """True when OpenCV can open a window here (a GUI build and a screen)."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    try:
-        cv2.namedWindow(WINDOW_NAME)
-    except cv2.error:
-        return False
-    return True
-
-
 class SourceSkipped(Exception):
     """A source that cannot be processed (unreadable, or too small at --scale); nothing was written."""
 
@@ -325,7 +314,7 @@ def _open_reader(source, options):
     return reader
 
 
-def process_source(source, detector, output_root, options, position=""):
+def process_source(source, detector, output_root, options, position="", window=None):
     """Detects, tracks and saves faces for one video file, camera or stream.
 
     Args:
@@ -334,6 +323,7 @@ def process_source(source, detector, output_root, options, position=""):
         output_root: str, parent of the per-source output folders.
         options: VideoOptions.
         position: str, e.g. 'video 2 of 5', for the progress bar.
+        window: a src.display window showing the annotated frames (--display), or None.
 
     Returns:
         dict, the summary also written to <stem>_summary.json. ``complete`` is False when a file
@@ -370,13 +360,12 @@ def process_source(source, detector, output_root, options, position=""):
             run.frames += 1
             if run.frames == 1:
                 run.first_frame_seconds = time.perf_counter() - start
-            if writer is not None or options.display:
+            if writer is not None or window is not None:
                 draw_tracks(frame, tracks)
             if writer is not None:
                 writer.write(frame)
-            if options.display:
-                cv2.imshow(WINDOW_NAME, frame)
-                if cv2.waitKey(1) & 0xFF == ord("q"):
+            if window is not None:
+                if not window.show(frame):
                     LOGGER.info("%s: stopped by the user at frame %d", source, index + 1)
                     stopped = "user"
                     break
@@ -498,8 +487,8 @@ def build_parser():
     parser.add_argument("--save_video", action="store_true",
                         help="write <stem>_annotated.mp4 with boxes and ids into the output folder")
     parser.add_argument("--display", action="store_true",
-                        help="show the annotated frames (needs a screen and OpenCV with GUI support; "
-                             "q ends the source)")
+                        help="show the annotated frames in a window (needs a screen; OpenCV's own window where "
+                             "its build has a GUI, else a Tk one; q or closing it ends the source)")
     parser.add_argument("--max_frames", type=int, default=_DEFAULTS.max_frames,
                         help="process at most this many frames per source (None: all, or until Ctrl-C)")
     parser.add_argument("--max_seconds", type=float, default=_DEFAULTS.max_seconds,
@@ -615,7 +604,7 @@ def _options_from_args(args, display):
         reconnect_delay=args.reconnect_delay, progress=not args.no_progress)
 
 
-def _process_sources(sources, detector, output_path, options):
+def _process_sources(sources, detector, output_path, options, window=None):
     """Processes every source in turn; unreadable ones are skipped and their reasons kept.
 
     Returns:
@@ -631,7 +620,7 @@ def _process_sources(sources, detector, output_path, options):
         position = f"video {number} of {len(sources)}"
         LOGGER.info("%s: %s", position, source)
         try:
-            summary = process_source(source, detector, output_path, options, position)
+            summary = process_source(source, detector, output_path, options, position, window)
         except SourceSkipped as err:
             LOGGER.warning("%s; skipped", err)
             skipped.append(str(err))
@@ -684,13 +673,18 @@ def _main(argv, detector_factory):
         detector = detector_factory(args.model)
     except (OSError, ValueError, ImportError) as err:
         raise UserError(f"{err}" if args.model in str(err) else f"{args.model}: {err}") from None
-    display = args.display and display_available()
-    if args.display and not display:
-        LOGGER.warning("--display ignored: no screen, or this OpenCV has no GUI support (the pinned "
-                       "opencv-python-headless has none); --save_video writes an annotated video instead")
-    done, skipped = _process_sources(sources, detector, args.output_path, _options_from_args(args, display))
-    if display:
-        cv2.destroyAllWindows()
+    window = display.open_window(WINDOW_NAME) if args.display else None
+    if args.display and window is None:
+        LOGGER.warning("--display ignored: no screen (DISPLAY unset), or neither OpenCV's GUI nor Tk can open "
+                       "a window here; --save_video writes an annotated video instead")
+    elif window is not None:
+        LOGGER.info("--display: showing frames in a %s window (q or closing it ends the source)", window.toolkit)
+    try:
+        done, skipped = _process_sources(sources, detector, args.output_path,
+                                         _options_from_args(args, window is not None), window)
+    finally:
+        if window is not None:
+            window.close()
     if not done:
         if len(sources) == 1:
             raise UserError(skipped[0])
