@@ -80,6 +80,9 @@ def collect(results_dir, fddb_dir, upstream_graph, runs):
 def collect_tracking(results_dir):
     """The tracking figures: the bundled sample video and a 4K clip (see the module docstring)."""
     tracking = sample_video_figures()
+    # What a CPU without bfloat16 runs ('auto' takes LiteRT there), with oneDNN limited to AVX2.
+    tracking["litert_avx2"] = sample_video_figures(["--precision", "float32", "--backend", "litert"],
+                                                   env={"ONEDNN_MAX_CPU_ISA": "AVX2"})
     tracking["4k"] = four_k_figures()
     write_text_atomic(os.path.join(results_dir, "tracking.json"), json.dumps(tracking, indent=1) + "\n")
 
@@ -112,16 +115,17 @@ def four_k_figures(num_frames=30):
                              "processing_fps": summary["processing_fps"]}
     return figures
 
-def sample_video_figures():
-    """start.py on media/ with the shipped model: a dict of tracking figures (see the module docstring)."""
+def sample_video_figures(extra_args=(), env=None):
+    """start.py on media/ with the shipped model (`extra_args` added, `env` added to the environment): a
+    dict of tracking figures (see the module docstring)."""
     import numpy as np
 
     from src.tracking.synthetic import MATCH_IOU, mot_metrics
     with open(os.path.join(ROOT, "media", "sample_truth.json")) as f:
         truth = json.load(f)
     with tempfile.TemporaryDirectory() as out:
-        run(["start.py", os.path.join(ROOT, "media"), "--output_path", out, "--no_progress"],
-            "start.py on the bundled sample video")
+        run(["start.py", os.path.join(ROOT, "media"), "--output_path", out, "--no_progress", *extra_args],
+            "start.py on the bundled sample video", env=env)
         folder = os.path.join(out, os.path.splitext(truth["video"])[0])
         tracks = np.loadtxt(os.path.join(folder, "sample_tracks.txt"), delimiter=",").reshape(-1, 10)
         with open(os.path.join(folder, "sample_summary.json")) as f:
@@ -205,6 +209,11 @@ def tracking_table(results_dir):
              f"| media/{tracking['video']} ({tracking['frames']} frames) | {tracking['true_faces']} | "
              f"{tracking['tracks_saved']} | {tracking['id_switches']} | {tracking['mota']:.3f} | "
              f"{tracking['idf1']:.3f} | {tracking['processing_fps'] or 0:.0f} |"]
+    litert = tracking.get("litert_avx2")
+    if litert:
+        lines.append(f"| the same, LiteRT float32 with oneDNN limited to AVX2 (what `'auto'` runs without bfloat16; "
+                     f"an approximation) | {litert['true_faces']} | {litert['tracks_saved']} | {litert['id_switches']} | "
+                     f"{litert['mota']:.3f} | {litert['idf1']:.3f} | {litert['processing_fps'] or 0:.0f} |")
     four_k = tracking.get("4k")
     if four_k:
         for name, label in (("default", "default `--max_dimension` 1024"), ("max_dimension_off", "`--max_dimension 0`")):
