@@ -88,6 +88,9 @@ class TrainingConfig:
     max_checkpoints: int
     num_eval_images: int  # 0: the whole val set
     init_from_upstream_checkpoint: Optional[str]
+    # true: batch norm trains with the loaded moving statistics and never updates them
+    # (src/network.py freeze_batch_norm_statistics), for fine-tuning; false: the upstream's batch norm.
+    freeze_batch_norm_statistics: bool
     seed: Optional[int]
 
 

@@ -49,6 +49,9 @@ class ConvBN(tf.Module):
                      aggregation=tf.VariableAggregation.MEAN)
         self.moving_mean = tf.Variable(tf.zeros([out_channels]), name="moving_mean", **stats)
         self.moving_variance = tf.Variable(tf.ones([out_channels]), name="moving_variance", **stats)
+        # True: training normalises with the moving statistics and leaves them as they are (see
+        # freeze_batch_norm_statistics); gamma, beta and the kernel still learn.
+        self.frozen_statistics = False
 
     def named_variables(self):
         """Dict from upstream checkpoint name to variable."""
@@ -115,6 +118,10 @@ class ConvBN(tf.Module):
             return tf.nn.bias_add(tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides, "SAME"),
                                   tf.cast(bias, x.dtype))
         y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides, "SAME")
+        if self.frozen_statistics:
+            mean, variance = (tf.cast(v, y.dtype) for v in (self.moving_mean, self.moving_variance))
+            return tf.nn.batch_normalization(y, mean, variance, tf.cast(self.beta, y.dtype),
+                                             tf.cast(self.gamma, y.dtype), BATCH_NORM_EPSILON)
         mean, variance = tf.nn.moments(tf.cast(y, tf.float32), axes=[0, 1, 2])
         y = tf.nn.batch_normalization(y, tf.cast(mean, y.dtype), tf.cast(variance, y.dtype),
                                       tf.cast(self.beta, y.dtype), tf.cast(self.gamma, y.dtype),
@@ -123,6 +130,26 @@ class ConvBN(tf.Module):
         self.moving_mean.assign_sub(decay * (self.moving_mean - mean))
         self.moving_variance.assign_sub(decay * (self.moving_variance - variance))
         return y
+
+
+def freeze_batch_norm_statistics(module):
+    """Makes every ConvBN inside `module` train with its moving statistics, without updating them.
+
+    For fine-tuning from weights whose statistics came from far more data than the new batches
+    (e.g. the upstream's WIDER FACE model): each batch is normalised as at inference, so small or
+    unusual batches cannot drag the statistics away; gamma, beta and the kernels still learn.
+    Call it before the first training step is traced.
+
+    Args:
+        module: a tf.Module (e.g. a FaceBoxes, or one ConvBN).
+
+    Returns:
+        int, the number of batch-norm layers frozen.
+    """
+    layers = [m for m in (module, *module.submodules) if isinstance(m, ConvBN)]
+    for layer in layers:
+        layer.frozen_statistics = True
+    return len(layers)
 
 
 def _with_negation(kernel, bias):

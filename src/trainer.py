@@ -281,6 +281,10 @@ def _build_and_restore(strategy, tc, dtype, role):
         from src.upstream_checkpoint import load_upstream_checkpoint
         load_upstream_checkpoint(model, tc.init_from_upstream_checkpoint)
         role.info("initialised from the upstream checkpoint %s", tc.init_from_upstream_checkpoint)
+    if tc.freeze_batch_norm_statistics:
+        from src.network import freeze_batch_norm_statistics
+        role.info("batch norm: %d layers train with their loaded moving statistics, which stay fixed",
+                  freeze_batch_norm_statistics(model))
     if role.multi_worker:
         _check_same_step(strategy, int(optimizer.iterations.numpy()))
     return model, optimizer, manager

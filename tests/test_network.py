@@ -228,3 +228,25 @@ def test_predictions_from_uint8_equal_predictions_of_unit_images():
     assert got["num_boxes"].numpy().min() > 10
     np.testing.assert_allclose(got["scores"].numpy(), want["scores"].numpy(), atol=1e-5)
     np.testing.assert_allclose(got["boxes"].numpy(), want["boxes"].numpy(), atol=1e-5)
+
+
+def test_frozen_batch_norm_trains_with_the_moving_statistics_and_keeps_them():
+    from src.network import ConvBN, FeatureExtractor, freeze_batch_norm_statistics
+    layer = ConvBN("c", 3, 4, 6, seed=1)
+    layer.moving_mean.assign(np.linspace(-1, 1, 6).astype(np.float32))
+    layer.moving_variance.assign(np.linspace(0.5, 2, 6).astype(np.float32))
+    layer.gamma.assign(np.full(6, 1.5, np.float32))
+    x = tf.random.stateless_normal([2, 8, 8, 4], seed=[3, 4])
+    assert freeze_batch_norm_statistics(layer) == 1
+    with tf.GradientTape() as tape:
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(y * y)
+    conv = tf.nn.conv2d(x, layer.kernel, [1, 1, 1, 1], "SAME")
+    want = (conv - layer.moving_mean) / tf.sqrt(layer.moving_variance + 1e-3) * layer.gamma + layer.beta
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), np.linspace(-1, 1, 6).astype(np.float32))
+    np.testing.assert_array_equal(layer.moving_variance.numpy(), np.linspace(0.5, 2, 6).astype(np.float32))
+    gradients = tape.gradient(loss, [layer.kernel, layer.gamma, layer.beta])
+    assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
+    # Every batch-norm layer of the network is found: 27, as the upstream's 27 conv + BN blocks.
+    assert freeze_batch_norm_statistics(FeatureExtractor(seed=0)) == 27

@@ -409,3 +409,39 @@ def test_our_weights_written_in_the_upstream_format_load_back_exactly(tmp_path):
     assert main(["--checkpoint", str(model_dir), "--output", str(tmp_path / "out.ckpt")]) == 0
     assert load_upstream_checkpoint(FaceBoxes(), str(tmp_path / "out.ckpt")).global_step == 77
     assert main(["--checkpoint", str(model_dir), "--output", str(tmp_path / "out.ckpt")]) == 2
+
+
+def test_fine_tuning_with_frozen_batch_norm_keeps_the_loaded_statistics(upstream, tmp_path):
+    """training.freeze_batch_norm_statistics: from an upstream-format checkpoint (as the converted
+    WIDER weights are), a few steps move the kernels, gamma and beta but leave every moving
+    statistic exactly as loaded; without the option they move."""
+    import json
+    from prepare_data.faces import load_background_photos, load_face_sources
+    from src.config import load_config
+    from src.detector import FaceBoxes
+    from src.trainer import train
+    from tests.test_train_export import write_config, write_shards
+
+    tensors, prefix, _ = upstream
+    sources, photos = load_face_sources(), load_background_photos()
+    write_shards(str(tmp_path / "data" / "train"), 8, 1, sources, photos)
+    moved = {}
+    for frozen in (True, False):
+        path = tmp_path / f"c_{frozen}.json"
+        write_config(str(path), str(tmp_path / "data"), str(tmp_path / f"model_{frozen}"), eval_every=0)
+        recipe = json.loads(path.read_text())
+        recipe["training"].update(init_from_upstream_checkpoint=prefix, freeze_batch_norm_statistics=frozen,
+                                  lr_values=[1e-3, 1e-4])
+        path.write_text(json.dumps(recipe))
+        config = load_config(str(path))
+        assert train(config, num_steps=2)["step"] == 2
+        model = FaceBoxes()
+        tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(config.training.model_dir)).expect_partial()
+        variables = model.named_variables()
+        statistics = [name for name in variables if "/moving_" in name]
+        assert len(statistics) == 2 * 27
+        moved[frozen] = {name: float(np.abs(variables[name].numpy() - tensors[name]).max()) for name in variables}
+        learned = [name for name in variables if name.endswith(("/weights", "/gamma", "/beta"))]
+        assert max(moved[frozen][name] for name in learned) > 1e-4, frozen  # the rest learns either way
+    assert max(moved[True][name] for name in moved[True] if "/moving_" in name) == 0.0
+    assert max(moved[False][name] for name in moved[False] if "/moving_" in name) > 1e-3
