@@ -9,6 +9,7 @@
 #   a recipe's train_dataset glob to train on them). SEED (environment, default 2) seeds the mosaics:
 #   give each round its own.
 # Re-running is cheap: a finished mining or shard folder is kept and reported.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;; esac  # the comments above
 set -euo pipefail
 R=${1:?usage: $0 REALFACES_DIR MODEL_PB [OUT_DIR] [NAME]}
 MODEL=${2:?usage: $0 REALFACES_DIR MODEL_PB [OUT_DIR] [NAME]}

@@ -6,6 +6,7 @@
 #          (the human VOC boxes brought to the teacher's box convention: prepare_data/align_boxes.py)
 # Re-running is cheap: labelling and mosaics skip what exists; complete shard folders (with
 # shards.json) are kept and reported, incomplete ones are written again.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;; esac  # the comments above
 set -euo pipefail
 R=${1:?usage: $0 REALFACES_DIR [OUT_DIR]}
 OUT=${2:-data/realfaces}
