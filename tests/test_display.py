@@ -85,3 +85,23 @@ def test_start_displays_every_frame_and_q_ends_the_source(virtual_screen, clip, 
     import json
     summary = json.loads((tmp_path / "o" / "people" / "people_summary.json").read_text())
     assert summary["stopped"] == "user" and summary["frames"] == 4
+
+
+def test_window_choice_without_a_real_screen(monkeypatch):
+    # Runs everywhere (no Xvfb needed): no screen -> no window; a screen where OpenCV has a GUI ->
+    # OpenCV's window; a screen where neither toolkit works -> None, not an exception.
+    import cv2
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if display.sys.platform.startswith("linux"):
+        assert not display.has_screen() and display.open_window("t") is None
+    monkeypatch.setenv("DISPLAY", ":12345")  # nothing listens there
+    opened = []
+    monkeypatch.setattr(cv2, "namedWindow", lambda title: opened.append(title))
+    window = display.open_window("t")
+    assert window.toolkit == "opencv" and opened == ["t"]
+
+    def no_gui(title):
+        raise cv2.error("The function is not implemented")
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)
+    assert display.open_window("t") is None  # and Tk cannot reach display :12345
