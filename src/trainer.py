@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from src.cli import check_output_folder
 from src.detector import FaceBoxes
-from src.evaluation.ap import Evaluator
+from src.evaluation.ap import OPERATING_SCORE_THRESHOLD, Evaluator
 from src.input_pipeline.pipeline import build_dataset
 from src.losses_and_ohem import OHEMParams
 from src.training import make_optimizer, train_step
@@ -96,10 +96,12 @@ def evaluate(predict_fn, dataset, max_images=0):
         boxes = out["boxes"][0, :n].numpy()
         scores = out["scores"][0, :n].numpy()
         gt = batch["boxes"][0, :int(batch["num_boxes"][0])].numpy()
-        evaluator.add(boxes, scores, gt, image_id=batch["filenames"][0].numpy().decode())
+        ignore = batch["ignore_boxes"][0, :int(batch["num_ignore"][0])].numpy()
+        evaluator.add(boxes, scores, gt, image_id=batch["filenames"][0].numpy().decode(),
+                      ignore_boxes=ignore)
         if len(samples) < NUM_SUMMARY_IMAGES:
             samples.append((batch["images"][0].numpy(), boxes[scores >= 0.5], gt))
-    return evaluator.compute(), samples
+    return evaluator.compute(fixed_threshold=OPERATING_SCORE_THRESHOLD), samples
 
 
 def draw_samples(samples):
@@ -247,8 +249,10 @@ def _training_dataset(config, role):
 def _write_train_summaries(writer, step, out, learning_rate, steps_per_second):
     """The TensorBoard scalars of a logged step (`out`: the reduced outputs of the step)."""
     with writer.as_default(step=step):
-        for key in ("total_loss", "localization_loss", "classification_loss", "regularization_loss"):
-            tf.summary.scalar(f"losses/{key}", out[key])
+        for key in ("total_loss", "localization_loss", "classification_loss", "regularization_loss",
+                    "distillation_classification_loss", "distillation_localization_loss"):
+            if key in out:
+                tf.summary.scalar(f"losses/{key}", out[key])
         tf.summary.scalar("learning_rate", learning_rate)
         tf.summary.scalar("steps_per_second", steps_per_second)
         for level, count in enumerate(out["matches_per_level"].numpy()):
@@ -263,7 +267,9 @@ def _build_and_restore(strategy, tc, dtype, role):
     model_dir (on every worker: the chief's) or else initialised as the recipe says.
 
     Returns:
-        model, optimizer, and the CheckpointManager that saves them (see `_Role.save`).
+        model, optimizer, the CheckpointManager that saves them (see `_Role.save`), and the
+        teacher (a FaceBoxes loaded from training.teacher_checkpoint, never trained nor
+        saved) or None.
     """
     with strategy.scope():
         model = FaceBoxes(seed=tc.seed)
@@ -285,12 +291,19 @@ def _build_and_restore(strategy, tc, dtype, role):
         from src.network import freeze_batch_norm_statistics
         role.info("batch norm: %d layers train with their loaded moving statistics, which stay fixed",
                   freeze_batch_norm_statistics(model))
+    teacher = None
+    if tc.teacher_checkpoint:
+        from src.upstream_checkpoint import load_upstream_checkpoint
+        with strategy.scope():
+            teacher = FaceBoxes(seed=0)  # (seed: every variable is loaded)
+        load_upstream_checkpoint(teacher, tc.teacher_checkpoint)
+        role.info("distilling towards the outputs of the teacher %s", tc.teacher_checkpoint)
     if role.multi_worker:
         _check_same_step(strategy, int(optimizer.iterations.numpy()))
-    return model, optimizer, manager
+    return model, optimizer, manager, teacher
 
 
-def _make_distributed_step(strategy, model, optimizer, config, dtype, element_spec):
+def _make_distributed_step(strategy, model, optimizer, config, dtype, element_spec, teacher=None):
     """The compiled training step: one update of every replica, losses reduced over replicas.
 
     Args:
@@ -299,6 +312,7 @@ def _make_distributed_step(strategy, model, optimizer, config, dtype, element_sp
         config: the src.config.Config (loss weights, OHEM, matching, weight decay, XLA).
         dtype: the compute dtype of the images (float32, or bfloat16 for mixed precision).
         element_spec: the distributed iterator's element_spec, the step's input signature.
+        teacher: None, or the FaceBoxes to distill from (loss.distillation_weight).
 
     Returns:
         a tf.function: batch -> dict of scalars (floating losses averaged over replicas,
@@ -311,7 +325,7 @@ def _make_distributed_step(strategy, model, optimizer, config, dtype, element_sp
     def replica_step(batch):
         batch = dict(batch, images=tf.cast(batch["images"], dtype))
         return train_step(model, optimizer, batch, loss_weights, mining, config.matching.threshold,
-                          config.loss.weight_decay, 1.0 / replicas)
+                          config.loss.weight_decay, 1.0 / replicas, teacher, config.loss.distillation_weight)
 
     replica_step = tf.function(replica_step, jit_compile=config.training.xla)
 
@@ -336,14 +350,16 @@ def _run_eval(config, predict_fn, writer, role, step):
     dataset = build_dataset(config.input.val_dataset, training=False, batch_size=1, image_size=None)
     metrics, samples = evaluate(predict_fn, dataset, config.training.num_eval_images)
     with writer.as_default(step=step):
-        for key in ("AP", "precision", "recall", "threshold", "mean_iou", "FP", "FN"):
+        for key in ("AP", "precision", "recall", "threshold", "mean_iou", "FP", "FN",
+                    "fixed_recall", "fixed_precision", "fixed_FP"):
             tf.summary.scalar(f"eval/{key}", float(metrics[key]))
         if samples:
             tf.summary.image("eval/detections", draw_samples(samples), max_outputs=NUM_SUMMARY_IMAGES)
     role.info("step %d eval: AP@0.5 %.4f, precision %.3f, recall %.3f at threshold %.3f, "
-              "mean IoU %.3f, FP %d, FN %d (%d images)", step, metrics["AP"], metrics["precision"],
-              metrics["recall"], metrics["threshold"], metrics["mean_iou"], metrics["FP"],
-              metrics["FN"], metrics["num_images"])
+              "mean IoU %.3f, FP %d, FN %d (%d images); at score %.2f: recall %.4f, FP %d",
+              step, metrics["AP"], metrics["precision"], metrics["recall"], metrics["threshold"],
+              metrics["mean_iou"], metrics["FP"], metrics["FN"], metrics["num_images"],
+              metrics["fixed_threshold"], metrics["fixed_recall"], metrics["fixed_FP"])
     return metrics
 
 
@@ -362,10 +378,14 @@ class _Progress:
                                      f"{tf.train.latest_checkpoint(self.model_dir)}")
         rate = (step - self.start_step) / max(time.time() - self.start_time, 1e-9)
         eta = (self.num_steps - step) / max(rate, 1e-9)
-        self.role.info("step %d/%d: loss %.4f (loc %.4f, cls %.4f, reg %.4f), lr %g, %.2f steps/s, ETA %s",
+        distilled = ""
+        if "distillation_classification_loss" in out:
+            distilled = ", distill cls %.4f loc %.4f" % (float(out["distillation_classification_loss"]),
+                                                         float(out["distillation_localization_loss"]))
+        self.role.info("step %d/%d: loss %.4f (loc %.4f, cls %.4f, reg %.4f%s), lr %g, %.2f steps/s, ETA %s",
                        step, self.num_steps, total, float(out["localization_loss"]),
-                       float(out["classification_loss"]), float(out["regularization_loss"]), learning_rate,
-                       rate, time.strftime("%H:%M:%S", time.gmtime(eta)))
+                       float(out["classification_loss"]), float(out["regularization_loss"]), distilled,
+                       learning_rate, rate, time.strftime("%H:%M:%S", time.gmtime(eta)))
         _write_train_summaries(self.writer, step, out, learning_rate, rate)
         return total
 
@@ -395,9 +415,10 @@ def train(config, num_steps=None):
     if tc.seed is not None:
         tf.keras.utils.set_random_seed(tc.seed)
     dtype = compute_dtype(tc.mixed_precision)
-    model, optimizer, manager = _build_and_restore(strategy, tc, dtype, role)
+    model, optimizer, manager, teacher = _build_and_restore(strategy, tc, dtype, role)
     iterator = iter(strategy.experimental_distribute_dataset(_training_dataset(config, role)))
-    distributed_step = _make_distributed_step(strategy, model, optimizer, config, dtype, iterator.element_spec)
+    distributed_step = _make_distributed_step(strategy, model, optimizer, config, dtype, iterator.element_spec,
+                                              teacher)
     # Multi-worker: the chief evaluates a plain copy of the model, taken by all workers
     # together (`_copy_variables`), so that evaluating needs no other worker.
     eval_model = FaceBoxes(seed=0) if role.multi_worker else model  # (seed: no random state used)

@@ -135,3 +135,55 @@ def test_reset_forgets():
 def test_bad_input_names_the_image(boxes, scores, gt, message):
     with pytest.raises(ValueError, match='img_7.*' + message):
         Evaluator().add(boxes, scores, gt, image_id='img_7')
+
+
+# --- ignore regions and the fixed operating point (this project's additions) --------------------
+
+def test_unmatched_detections_mostly_inside_an_ignore_region_are_dropped():
+    ignore = [[40.0, 40.0, 60.0, 60.0]]
+    detections = [FACE_A,                    # a true positive
+                  [40.0, 40.0, 50.0, 50.0],  # fully inside the ignore region: dropped
+                  [45.0, 50.0, 55.0, 60.0],  # fully inside: dropped
+                  [50.0, 54.0, 60.0, 64.0],  # 60% inside: dropped
+                  [50.0, 56.0, 60.0, 66.0]]  # 40% inside: a false positive
+    evaluator = Evaluator()
+    evaluator.add(detections, [0.9, 0.8, 0.75, 0.7, 0.6], [FACE_A], ignore_boxes=ignore)
+    result = evaluator.compute()
+    assert result['num_detections'] == 2
+    assert result['AP'] == 1.0 and result['recall'] == 1.0
+    plain = Evaluator()
+    plain.add(detections, [0.9, 0.8, 0.75, 0.7, 0.6], [FACE_A])
+    assert plain.compute()['num_detections'] == 5  # no ignore regions: everything counts
+
+
+def test_a_true_positive_inside_an_ignore_region_stays_a_true_positive():
+    evaluator = Evaluator()
+    evaluator.add([FACE_A, FACE_A], [0.9, 0.8], [FACE_A], ignore_boxes=[[0.0, 0.0, 20.0, 20.0]])
+    result = evaluator.compute()
+    # The duplicate (a false positive without the region) lies inside it: dropped.
+    assert (result['num_detections'], result['AP'], result['FP']) == (1, 1.0, 0)
+
+
+def test_fixed_threshold_counts_the_detections_scoring_at_least_it():
+    evaluator = Evaluator()
+    evaluator.add([FACE_A, FACE_B, [50.0, 50.0, 60.0, 60.0]], [0.9, 0.6, 0.7], [FACE_A, FACE_B])
+    evaluator.add([], [], [FACE_A])
+    result = evaluator.compute(fixed_threshold=0.7)
+    assert result['fixed_threshold'] == 0.7
+    assert result['fixed_recall'] == pytest.approx(1 / 3)
+    assert result['fixed_precision'] == 0.5 and result['fixed_FP'] == 1
+    none_kept = evaluator.compute(fixed_threshold=0.95)
+    assert (none_kept['fixed_recall'], none_kept['fixed_precision'], none_kept['fixed_FP']) == (0.0, 0.0, 0)
+    assert 'fixed_recall' not in evaluator.compute()
+
+
+def test_the_fixed_operating_point_is_the_trackers_default_threshold():
+    import start
+    from src.evaluation.ap import OPERATING_SCORE_THRESHOLD
+    assert OPERATING_SCORE_THRESHOLD == start.DEFAULT_SCORE_THRESHOLD
+
+
+def test_coverage_is_the_share_of_each_box_inside_each_region():
+    from src.evaluation.ap import coverage
+    np.testing.assert_allclose(coverage([[0, 0, 10, 10], [0, 0, 0, 10]], [[0, 5, 10, 20], [20, 20, 30, 30]]),
+                               [[0.5, 0.0], [0.0, 0.0]])

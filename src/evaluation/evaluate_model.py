@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from src.atomic_io import write_text_atomic  # noqa: E402
 from src.cli import UserError, add_debug_flag, import_tensorflow, report_errors  # noqa: E402
-from src.evaluation.ap import Evaluator  # noqa: E402
+from src.evaluation.ap import OPERATING_SCORE_THRESHOLD, Evaluator  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,10 @@ def evaluate_detector(detector, dataset, score_threshold=0.05):
         height, width = image.shape[:2]
         boxes, scores = detector(image, score_threshold=score_threshold)
         gt = batch["boxes"][0, :int(batch["num_boxes"][0])].numpy()
+        ignore = batch["ignore_boxes"][0, :int(batch["num_ignore"][0])].numpy()
         evaluator.add(np.asarray(boxes) / [height, width, height, width], scores, gt,
-                      image_id=batch["filenames"][0].numpy().decode())
-    return evaluator.compute()
+                      image_id=batch["filenames"][0].numpy().decode(), ignore_boxes=ignore)
+    return evaluator.compute(fixed_threshold=OPERATING_SCORE_THRESHOLD)
 
 
 def check_model_path(path):
@@ -115,7 +116,8 @@ def run(argv=None):
     logger.info(f"{args.model}: AP@0.5 {metrics['AP']:.4f} on {metrics['num_images']} images, "
           f"{metrics['num_faces']} faces; at threshold {metrics['threshold']:.3f}: precision "
           f"{metrics['precision']:.3f}, recall {metrics['recall']:.3f}, mean IoU {metrics['mean_iou']:.3f}, "
-          f"FP {metrics['FP']}, FN {metrics['FN']}")
+          f"FP {metrics['FP']}, FN {metrics['FN']}; at score {metrics['fixed_threshold']:.2f}: "
+          f"recall {metrics['fixed_recall']:.4f}, FP {metrics['fixed_FP']}")
     return 0
 
 
