@@ -47,6 +47,9 @@ class LossConfig:
     localization_loss_weight: float
     classification_loss_weight: float
     weight_decay: float  # L2 on conv kernels: weight_decay * sum(w^2) / 2
+    # Weight of the distillation losses (src/losses_and_ohem.py distillation_losses) towards
+    # training.teacher_checkpoint's outputs; 0: no teacher.
+    distillation_weight: float
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ class TrainingConfig:
     # true: batch norm trains with the loaded moving statistics and never updates them
     # (src/network.py freeze_batch_norm_statistics), for fine-tuning; false: the upstream's batch norm.
     freeze_batch_norm_statistics: bool
+    # An upstream-format checkpoint of the same network (e.g. the converted WIDER weights) whose
+    # outputs the model is distilled towards, with weight loss.distillation_weight; null: none.
+    teacher_checkpoint: Optional[str]
     seed: Optional[int]
 
 
@@ -212,8 +218,10 @@ def _validate(config, path):
     check("ohem.max_negatives_per_positive", o.max_negatives_per_positive, non_negative, "must be >= 0")
     check("ohem.min_negatives_per_image", o.min_negatives_per_image, non_negative, "must be >= 0")
 
-    for key in ("localization_loss_weight", "classification_loss_weight", "weight_decay"):
+    for key in ("localization_loss_weight", "classification_loss_weight", "weight_decay", "distillation_weight"):
         check(f"loss.{key}", getattr(config.loss, key), non_negative, "must be >= 0")
+    if config.loss.distillation_weight > 0 and not t.teacher_checkpoint:
+        fail("loss.distillation_weight", "is positive but training.teacher_checkpoint is null")
 
     p = config.postprocessing
     check("postprocessing.score_threshold", p.score_threshold, lambda v: 0 <= v <= 1, "must be in [0, 1]")

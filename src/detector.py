@@ -10,7 +10,7 @@ import math
 import tensorflow as tf
 
 from src import anchor_generator, box_utils, nms, training_target_creation
-from src.losses_and_ohem import OHEMParams, ohem_losses
+from src.losses_and_ohem import OHEMParams, distillation_losses, ohem_losses
 from src.network import FeatureExtractor, glorot_uniform
 
 # Initial class bias [background, face]: the prior that 1% of anchors are faces (upstream).
@@ -184,7 +184,7 @@ class FaceBoxes(tf.Module):
 
     def loss(self, images, boxes, num_boxes, ohem_params=OHEMParams(),
              matching_threshold=training_target_creation.MATCHING_THRESHOLD, ignore_boxes=None,
-             num_ignore=None):
+             num_ignore=None, teacher=None):
         """Training losses with OHEM.
 
         Args:
@@ -197,13 +197,17 @@ class FaceBoxes(tf.Module):
             ignore_boxes: an optional float tensor with shape [B, M, 4], ignore regions
                 normalized to the unpadded image, zero padded after num_ignore[b].
             num_ignore: an int32 tensor with shape [B] (required with ignore_boxes).
+            teacher: an optional FaceBoxes run in inference mode on the same padded images;
+                adds the `distillation_losses` towards its outputs.
 
         Returns:
             a dict: 'localization_loss', 'classification_loss' (float scalars, before loss
             weights), 'num_matches' (int32 scalar), 'num_mined_positives',
             'num_mined_negatives' (int32 [B]), 'num_ignored' (int32 scalar, ignored anchors
             in the batch), 'matches_per_level' (int32 [3], matched anchors
-            in the batch per feature map).
+            in the batch per feature map); with a teacher also
+            'distillation_classification_loss' and 'distillation_localization_loss' (float
+            scalars, before the distillation weight).
         """
         padded, scale = pad_images(images)
         boxes = tf.convert_to_tensor(boxes, tf.float32) * tf.tile(scale, [2])
@@ -213,6 +217,11 @@ class FaceBoxes(tf.Module):
         matches, targets = training_target_creation.create_targets(
             anchors, boxes, num_boxes, matching_threshold, ignore_boxes, num_ignore)
         losses = ohem_losses(box_encodings, class_logits, anchors, matches, targets, ohem_params)
+        if teacher is not None:
+            teacher_encodings, teacher_logits, _, _ = teacher.raw_outputs(padded, training=False)
+            normalizer = tf.maximum(tf.cast(losses["num_matches"], tf.float32), 1.0)
+            losses.update(distillation_losses(box_encodings, class_logits, teacher_encodings,
+                                              teacher_logits, normalizer))
         positives = tf.reduce_sum(tf.cast(matches >= 0, tf.int32), axis=0)  # [A]
         losses["num_ignored"] = tf.reduce_sum(tf.cast(matches == training_target_creation.IGNORED, tf.int32))
         losses["matches_per_level"] = tf.stack(

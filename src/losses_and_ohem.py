@@ -138,3 +138,40 @@ def ohem_losses(box_encodings, class_logits, anchors, matches, regression_target
         "num_mined_positives": num_pos,
         "num_mined_negatives": num_neg,
     }
+
+
+def distillation_losses(box_encodings, class_logits, teacher_encodings, teacher_logits, normalizer):
+    """Losses that pull a model's raw outputs towards a teacher's (knowledge distillation).
+
+    Fine-tuning from a model's weights on new data, these keep what the starting model knows
+    where the new labels are silent: every anchor, not only the mined ones, is compared with
+    the teacher's answer on the same (augmented) images.
+
+    Args:
+        box_encodings: a float tensor with shape [B, A, 4], the model's encodings.
+        class_logits: a float tensor with shape [B, A, 2], the model's logits (background, face).
+        teacher_encodings: a float tensor with shape [B, A, 4] (no gradient flows into it).
+        teacher_logits: a float tensor with shape [B, A, 2] (no gradient flows into it).
+        normalizer: a float scalar, the divisor of the sums (the OHEM losses' one: the matched
+            anchors of the batch, at least 1), so that the weights compare with theirs.
+
+    Returns:
+        a dict of float scalars:
+        'distillation_classification_loss': KL(teacher || model) of the two-class softmax,
+            summed over every anchor (0 where the model agrees with the teacher);
+        'distillation_localization_loss': smooth L1 between the encodings, each anchor weighted
+            by the teacher's face probability (boxes matter where the teacher sees a face).
+    """
+    teacher_logits = tf.stop_gradient(tf.cast(teacher_logits, tf.float32))
+    teacher_encodings = tf.stop_gradient(tf.cast(teacher_encodings, tf.float32))
+    class_logits = tf.cast(class_logits, tf.float32)
+    box_encodings = tf.cast(box_encodings, tf.float32)
+    teacher_log_p = tf.nn.log_softmax(teacher_logits, axis=-1)  # [B, A, 2]
+    log_p = tf.nn.log_softmax(class_logits, axis=-1)
+    kl = tf.reduce_sum(tf.exp(teacher_log_p) * (teacher_log_p - log_p), axis=-1)  # [B, A]
+    teacher_face = tf.exp(teacher_log_p[..., 1])  # [B, A]
+    loc = localization_loss(box_encodings, teacher_encodings, teacher_face)  # [B, A]
+    return {
+        "distillation_classification_loss": tf.reduce_sum(kl) / normalizer,
+        "distillation_localization_loss": tf.reduce_sum(loc) / normalizer,
+    }

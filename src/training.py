@@ -31,7 +31,7 @@ def regularization_loss(kernels, weight_decay):
 
 
 def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matching_threshold=MATCHING_THRESHOLD,
-                   weight_decay=0.0, global_batch_scale=1.0):
+                   weight_decay=0.0, global_batch_scale=1.0, teacher=None, distillation_weight=0.0):
     """Forward pass and every loss term for one (per-replica) batch.
 
     Args:
@@ -45,16 +45,23 @@ def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matchin
         weight_decay: float.
         global_batch_scale: the per-replica losses are multiplied by this (1 / replicas) so
             that summing gradients over replicas averages them.
+        teacher: an optional FaceBoxes to distill from (`FaceBoxes.loss`); its two
+            distillation losses enter the total with `distillation_weight` each.
+        distillation_weight: float.
 
     Returns:
         a dict of float scalars 'total_loss', 'localization_loss', 'classification_loss',
-        'regularization_loss', plus the int statistics of `FaceBoxes.loss`.
+        'regularization_loss', plus the int statistics of `FaceBoxes.loss` (and, with a
+        teacher, its distillation losses).
     """
     out = model.loss(batch["images"], batch["boxes"], batch["num_boxes"], ohem_params,
-                     matching_threshold, batch.get("ignore_boxes"), batch.get("num_ignore"))
+                     matching_threshold, batch.get("ignore_boxes"), batch.get("num_ignore"), teacher)
     reg = regularization_loss(model.regularized_kernels(), weight_decay)
     total = (loss_weights[0] * out["localization_loss"] + loss_weights[1] * out["classification_loss"]
              + reg)
+    if teacher is not None:
+        total += distillation_weight * (out["distillation_classification_loss"]
+                                        + out["distillation_localization_loss"])
     out["regularization_loss"] = reg
     out["total_loss"] = total
     out["scaled_loss"] = total * global_batch_scale
@@ -62,7 +69,8 @@ def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matchin
 
 
 def train_step(model, optimizer, batch, loss_weights, ohem_params=OHEMParams(),
-               matching_threshold=MATCHING_THRESHOLD, weight_decay=0.0, global_batch_scale=1.0):
+               matching_threshold=MATCHING_THRESHOLD, weight_decay=0.0, global_batch_scale=1.0,
+               teacher=None, distillation_weight=0.0):
     """One SGD step on one (per-replica) batch; see `compute_losses` for the arguments.
 
     Returns:
@@ -71,7 +79,7 @@ def train_step(model, optimizer, batch, loss_weights, ohem_params=OHEMParams(),
     variables = model.trainable_variables
     with tf.GradientTape() as tape:
         out = compute_losses(model, batch, loss_weights, ohem_params, matching_threshold,
-                             weight_decay, global_batch_scale)
+                             weight_decay, global_batch_scale, teacher, distillation_weight)
         scaled = out.pop("scaled_loss")
         if hasattr(optimizer, "scale_loss"):  # Keras 3 LossScaleOptimizer (mixed precision)
             scaled = optimizer.scale_loss(scaled)

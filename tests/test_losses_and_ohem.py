@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from src.losses_and_ohem import (OHEMParams, classification_loss, localization_loss,
+from src.losses_and_ohem import (OHEMParams, classification_loss, distillation_losses, localization_loss,
                                  mine_hard_examples, ohem_losses)
 
 
@@ -164,3 +164,36 @@ def test_ohem_losses_nms_on_decoded_overlapping_boxes():
     np.testing.assert_allclose(out["classification_loss"].numpy(), losses[OVERLAPPING_SELECTED].sum() / 2,
                                rtol=1e-5)
     np.testing.assert_allclose(out["localization_loss"].numpy(), 0.125 / 2, rtol=1e-5)
+
+
+# --- distillation ------------------------------------------------------------------------------
+
+def test_distillation_losses_by_hand():
+    # Anchor 0: the teacher says face with p = 0.75 (logits 0, ln 3), the model 0.5; the model's
+    # box is 0.5 off in one coordinate. Anchor 1: both agree exactly.
+    teacher_logits = tf.constant([[[0.0, np.log(3.0)], [2.0, -1.0]]], tf.float32)
+    logits = tf.constant([[[0.0, 0.0], [2.0, -1.0]]], tf.float32)
+    teacher_encodings = tf.zeros([1, 2, 4])
+    encodings = tf.constant([[[0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]], tf.float32)
+    out = distillation_losses(encodings, logits, teacher_encodings, teacher_logits, tf.constant(2.0))
+    kl = 0.25 * np.log(0.25 / 0.5) + 0.75 * np.log(0.75 / 0.5)
+    np.testing.assert_allclose(out["distillation_classification_loss"].numpy(), kl / 2, rtol=1e-6)
+    np.testing.assert_allclose(out["distillation_localization_loss"].numpy(), 0.75 * 0.125 / 2, rtol=1e-6)
+
+
+def test_distillation_is_zero_at_agreement_and_only_the_model_gets_gradients():
+    rng = np.random.default_rng(0)
+    logits = tf.Variable(rng.normal(size=(2, 50, 2)).astype(np.float32))
+    encodings = tf.Variable(rng.normal(size=(2, 50, 4)).astype(np.float32))
+    teacher_logits, teacher_encodings = tf.Variable(logits), tf.Variable(encodings)
+    with tf.GradientTape(persistent=True) as tape:
+        same = distillation_losses(encodings, logits, teacher_encodings, teacher_logits, 1.0)
+        moved = distillation_losses(encodings + 0.3, logits + [0.0, 1.0], teacher_encodings,
+                                    teacher_logits, 1.0)
+        total = moved["distillation_classification_loss"] + moved["distillation_localization_loss"]
+    assert abs(float(same["distillation_classification_loss"])) < 1e-5
+    assert float(same["distillation_localization_loss"]) == 0.0
+    assert float(moved["distillation_classification_loss"]) > 0.1
+    assert float(moved["distillation_localization_loss"]) > 0.1
+    assert tape.gradient(total, teacher_logits) is None and tape.gradient(total, teacher_encodings) is None
+    assert float(tf.reduce_max(tf.abs(tape.gradient(total, logits)))) > 0

@@ -445,3 +445,52 @@ def test_fine_tuning_with_frozen_batch_norm_keeps_the_loaded_statistics(upstream
         assert max(moved[frozen][name] for name in learned) > 1e-4, frozen  # the rest learns either way
     assert max(moved[True][name] for name in moved[True] if "/moving_" in name) == 0.0
     assert max(moved[False][name] for name in moved[False] if "/moving_" in name) > 1e-3
+
+
+def test_fine_tuning_with_distillation_from_the_upstream_checkpoint(upstream, tmp_path):
+    """loss.distillation_weight + training.teacher_checkpoint: the teacher (the same upstream
+    weights) agrees with the model it initialised, so the distillation losses start at zero
+    (batch norm frozen: both use the loaded statistics); train.py runs with it, and the
+    teacher's weights are what the checkpoint holds, not the trained ones."""
+    import json
+    from prepare_data.faces import load_background_photos, load_face_sources
+    from src.config import load_config
+    from src.network import freeze_batch_norm_statistics
+    from src.trainer import train
+    from src.training import compute_losses
+    from tests.test_train_export import write_config, write_shards
+
+    tensors, prefix, _ = upstream
+    model, teacher = FaceBoxes(seed=1), FaceBoxes(seed=2)
+    load_upstream_checkpoint(model, prefix)
+    load_upstream_checkpoint(teacher, prefix)
+    freeze_batch_norm_statistics(model)
+    rng = np.random.default_rng(0)
+    batch = {"images": tf.constant(rng.uniform(size=(2, 256, 256, 3)), tf.float32),
+             "boxes": tf.constant([[[0.2, 0.2, 0.6, 0.5]], [[0.1, 0.5, 0.4, 0.8]]], tf.float32),
+             "num_boxes": tf.constant([1, 1], tf.int32)}
+    out = compute_losses(model, batch, (1.0, 1.0), teacher=teacher, distillation_weight=2.0)
+    assert abs(float(out["distillation_classification_loss"])) < 1e-4
+    assert abs(float(out["distillation_localization_loss"])) < 1e-4
+    plain = compute_losses(model, batch, (1.0, 1.0))
+    np.testing.assert_allclose(float(out["total_loss"]), float(plain["total_loss"]), rtol=1e-4)
+    bias = model.class_heads[0].bias  # [anchors per cell * 2]: (background, face) pairs
+    bias.assign_add(tf.tile([-1.0, 1.0], [bias.shape[0] // 2]))  # the model now disagrees
+    out = compute_losses(model, batch, (1.0, 1.0), teacher=teacher, distillation_weight=2.0)
+    plain = compute_losses(model, batch, (1.0, 1.0))
+    assert float(out["distillation_classification_loss"]) > 0.01
+    np.testing.assert_allclose(float(out["total_loss"]) - float(plain["total_loss"]),
+                               2.0 * (float(out["distillation_classification_loss"])
+                                      + float(out["distillation_localization_loss"])), rtol=1e-4)
+
+    sources, photos = load_face_sources(), load_background_photos()
+    write_shards(str(tmp_path / "data" / "train"), 8, 1, sources, photos)
+    path = tmp_path / "c.json"
+    write_config(str(path), str(tmp_path / "data"), str(tmp_path / "model"), eval_every=0)
+    recipe = json.loads(path.read_text())
+    recipe["training"].update(init_from_upstream_checkpoint=prefix, freeze_batch_norm_statistics=True,
+                              teacher_checkpoint=prefix, lr_values=[1e-3, 1e-4])
+    recipe["loss"]["distillation_weight"] = 1.0
+    path.write_text(json.dumps(recipe))
+    result = train(load_config(str(path)), num_steps=2)
+    assert result["step"] == 2 and all(np.isfinite(loss) for _, loss in result["losses"])
