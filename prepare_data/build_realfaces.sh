@@ -68,5 +68,7 @@ shards "$OUT/holdout_mosaics/images" "$OUT/holdout_mosaics/annotations" "$OUT/sh
 shards "$R/mask_scenes/images" "$H/mask_scenes" "$OUT/shards/holdout/mask_scenes" 1
 shards "$R/helmet_scenes/images" "$H/helmet_scenes" "$OUT/shards/holdout/helmet_scenes" 1
 shards "$R/ffhq_masked/images" "$H/ffhq_masked" "$OUT/shards/holdout/ffhq_masked" 1
+shards "$R/lfw" "$H/lfw" "$OUT/shards/holdout/lfw" 1  # news photos, FDDB's own source
+shards "$R/portraits" "$H/portraits" "$OUT/shards/holdout/portraits" 1
 [ -d "$OUT/fddb_val" ] || py prepare_data/prepare_fddb.py --fddb_dir "$R/fddb_val" --output_dir "$OUT/fddb_val" --folds 1-5
 shards "$OUT/fddb_val/images" "$OUT/fddb_val/annotations" "$OUT/shards/fddb" 1
