@@ -8,6 +8,8 @@
 #   to OUT_DIR/mosaics_NAME, shards to OUT_DIR/shards/NAME/ (add shards/NAME/*/shard-*.tfrecords to
 #   a recipe's train_dataset glob to train on them). SEED (environment, default 2) seeds the mosaics:
 #   give each round its own.
+# Only the training part of the photos is mined and tiled (OUT_DIR/split/train, written by
+# build_realfaces.sh): the held-out photos stay unseen.
 # Re-running is cheap: a finished mining or shard folder is kept and reported.
 case "${1:-}" in -h|--help) sed -n '2,/^[^#]/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;; esac  # the comments above
 set -euo pipefail
@@ -18,7 +20,7 @@ NAME=${4:-hardneg}
 NEG=$OUT/negatives_$NAME
 MOSAICS=$OUT/mosaics_$NAME
 SHARDS=$OUT/shards/$NAME/mosaics_$NAME
-L=$OUT/labels
+L=$OUT/split/train
 cd "$(dirname "$0")/.."
 py() { python3 "$@"; }
 

@@ -38,6 +38,7 @@ BAD_ARGUMENTS = {
     "prepare_data/mine_negatives.py": ["--model", MISSING + ".pb", "--sources", MISSING, "--output_dir", OUT],
     "prepare_data/prepare_fddb.py": ["--fddb_dir", MISSING, "--output_dir", OUT],
     "prepare_data/prepare_voc.py": ["--annotations_dir", MISSING, "--image_dir", MISSING, "--output_dir", OUT],
+    "prepare_data/split_holdout.py": ["--annotations_dir", MISSING, "--train_dir", OUT, "--holdout_dir", OUT],
     "prepare_data/prepare_wider.py": ["--wider_dir", MISSING, "--output_dir", OUT],
     "src/evaluation/box_to_ellipse.py": ["--predictions", MISSING, "--folds_dir", MISSING, "--output_dir", OUT],
     "src/evaluation/evaluate_model.py": ["--model", MISSING + ".pb", "--tfrecords", MISSING],
