@@ -85,8 +85,8 @@ DEFAULT_MARGIN = 20.0
 # long enough that a flickering false positive (which SORT rarely keeps beyond a few hits)
 # is not saved, short enough to keep a face that passes by quickly.
 DEFAULT_MIN_TRACK_LENGTH = 10
-# ByteTrack's second pass takes detections down to 0.1; 0.2 here. With the shipped model (the
-# upstream's WIDER weights), boxes of 0.1-0.2 on the edge of the face in front during the
+# ByteTrack's second pass takes detections down to 0.1; 0.2 here. With the upstream's WIDER
+# weights (shipped before the fine-tune), boxes of 0.1-0.2 on the edge of the face in front during the
 # crossing in media/sample.mp4 dragged the hidden face's track away (a new identity when it
 # came back); from 0.2 up they are gone and every track survives (measured on that video).
 DEFAULT_LOW_SCORE_THRESHOLD = 0.2
