@@ -16,18 +16,22 @@ SHARDS=$(realpath -m "${2:-$(dirname "$0")/../data/realfaces/shards/holdout}")
 JSON=$(realpath -m "${3:-$(mktemp -d)}")
 cd "$(dirname "$0")/.."
 [ -d "$SHARDS" ] || { echo "error: $SHARDS: no such folder of held-out shards (prepare_data/build_realfaces.sh)" >&2; exit 2; }
+parts=()
 for part in "$SHARDS"/*/ all; do
   name=$(basename "$part")
   source=$part
   [ "$name" = all ] && source="$SHARDS/*/shard-*.tfrecords"
   mkdir -p "$JSON"
-  line=$(python3 -m src.evaluation.evaluate_model --model "$MODEL" --tfrecords "$source" \
-      --json "$JSON/$name.json" --overwrite 2>&1 | tail -1)
+  if ! line=$(python3 -m src.evaluation.evaluate_model --model "$MODEL" --tfrecords "$source" \
+      --json "$JSON/$name.json" --overwrite 2>&1); then
+    echo "${line##*$'\n'}" >&2; exit 2  # the evaluator's one-line error
+  fi
+  line=${line##*$'\n'}
   echo "$name: ${line#*"$MODEL": }"
+  [ "$name" = all ] || parts+=("$JSON/$name.json")
 done
-python3 - "$JSON" <<'PY'
-import glob, json, os, sys
-parts = {os.path.basename(p)[:-5]: json.load(open(p)) for p in sorted(glob.glob(os.path.join(sys.argv[1], "*.json")))}
-aps = [m["AP"] for name, m in parts.items() if name != "all"]
+python3 - "${parts[@]}" <<'PY'
+import json, sys
+aps = [json.load(open(path))["AP"] for path in sys.argv[1:]]
 print(f"mean of {len(aps)} parts: AP@0.5 {sum(aps) / len(aps):.4f}")
 PY
