@@ -16,6 +16,12 @@ from typing import Optional
 from src.cli import UserError
 
 
+# The network's layers, as the first component of the upstream variable names (what
+# training.frozen_layers may name; tests/test_config.py keeps it equal to FaceBoxes's).
+LAYERS = ("conv1", "conv2", "conv3_1", "conv3_2", "conv4_1", "conv4_2", "inception1", "inception2",
+          "inception3", "prediction_layers")
+
+
 class ConfigError(UserError, ValueError):
     """A recipe file is missing a key, has an unknown key, or a value of the wrong type or range."""
 
@@ -94,6 +100,9 @@ class TrainingConfig:
     # true: batch norm trains with the loaded moving statistics and never updates them
     # (src/network.py freeze_batch_norm_statistics), for fine-tuning; false: the upstream's batch norm.
     freeze_batch_norm_statistics: bool
+    # Layers whose weights do not train (first component of the upstream variable names, e.g.
+    # "conv1"; src/training.py trained_variables); [] trains every layer.
+    frozen_layers: tuple
     # An upstream-format checkpoint of the same network (e.g. the converted WIDER weights) whose
     # outputs the model is distilled towards, with weight loss.distillation_weight; null: none.
     teacher_checkpoint: Optional[str]
@@ -202,6 +211,9 @@ def _validate(config, path):
     check("training.eval_every", t.eval_every, non_negative, "must be >= 0 (0: no evaluation)")
     check("training.max_checkpoints", t.max_checkpoints, positive, "must be positive")
     check("training.num_eval_images", t.num_eval_images, non_negative, "must be >= 0 (0: the whole val set)")
+    unknown = [name for name in t.frozen_layers if name not in LAYERS]
+    if unknown:
+        fail("training.frozen_layers", f"{unknown[0]!r} is no layer (layers: {', '.join(LAYERS)})")
 
     check("input.batch_size", config.input.batch_size, positive, "must be positive")
     check("input.shuffle_buffer", config.input.shuffle_buffer, positive, "must be positive")

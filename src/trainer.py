@@ -17,7 +17,7 @@ from src.detector import FaceBoxes
 from src.evaluation.ap import OPERATING_SCORE_THRESHOLD, Evaluator
 from src.input_pipeline.pipeline import build_dataset
 from src.losses_and_ohem import OHEMParams
-from src.training import make_optimizer, train_step
+from src.training import make_optimizer, train_step, trained_variables
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def _build_and_restore(strategy, tc, dtype, role):
         optimizer = make_optimizer(tc.lr_boundaries, tc.lr_values, tc.momentum)
         if dtype == tf.float16:
             optimizer = tf.keras.optimizers.LossScaleOptimizer(optimizer)
-        optimizer.build(model.trainable_variables)
+        optimizer.build(trained_variables(model, tc.frozen_layers))
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=optimizer.iterations)
     manager = tf.train.CheckpointManager(checkpoint, role.checkpoint_dir, max_to_keep=tc.max_checkpoints)
     latest = tf.train.latest_checkpoint(tc.model_dir)
@@ -320,12 +320,14 @@ def _make_distributed_step(strategy, model, optimizer, config, dtype, element_sp
     """
     replicas = strategy.num_replicas_in_sync
     loss_weights = (config.loss.localization_loss_weight, config.loss.classification_loss_weight)
+    variables = trained_variables(model, config.training.frozen_layers)
     mining = ohem_params(config)
 
     def replica_step(batch):
         batch = dict(batch, images=tf.cast(batch["images"], dtype))
         return train_step(model, optimizer, batch, loss_weights, mining, config.matching.threshold,
-                          config.loss.weight_decay, 1.0 / replicas, teacher, config.loss.distillation_weight)
+                          config.loss.weight_decay, 1.0 / replicas, teacher, config.loss.distillation_weight,
+                          variables)
 
     replica_step = tf.function(replica_step, jit_compile=config.training.xla)
 

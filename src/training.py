@@ -25,6 +25,30 @@ def make_optimizer(lr_boundaries, lr_values, momentum):
     return tf.keras.optimizers.SGD(learning_rate=schedule, momentum=momentum, nesterov=True)
 
 
+def trained_variables(model, frozen_layers=()):
+    """The variables an optimizer updates: the model's trainable ones minus the frozen layers'.
+
+    Args:
+        model: a FaceBoxes.
+        frozen_layers: layer names, the first component of the upstream variable names
+            (`FaceBoxes.named_variables`: "conv1", "inception2", "prediction_layers", ...).
+
+    Returns:
+        a list of tf.Variable, in the order of `model.trainable_variables`.
+
+    Raises:
+        ValueError: a name that is no layer of the model (naming the layers there are).
+    """
+    names = model.named_variables()
+    layers = sorted({name.split("/")[0] for name in names})
+    unknown = sorted(set(frozen_layers) - set(layers))
+    if unknown:
+        raise ValueError(f"training.frozen_layers: {unknown[0]!r} is no layer of the model "
+                         f"(layers: {', '.join(layers)})")
+    frozen = {id(variable) for name, variable in names.items() if name.split("/")[0] in set(frozen_layers)}
+    return [variable for variable in model.trainable_variables if id(variable) not in frozen]
+
+
 def regularization_loss(kernels, weight_decay):
     """L2 weight decay: weight_decay * sum(w^2) / 2 over the given kernels (a float scalar)."""
     return weight_decay * tf.add_n([tf.nn.l2_loss(tf.cast(k, tf.float32)) for k in kernels])
@@ -70,13 +94,14 @@ def compute_losses(model, batch, loss_weights, ohem_params=OHEMParams(), matchin
 
 def train_step(model, optimizer, batch, loss_weights, ohem_params=OHEMParams(),
                matching_threshold=MATCHING_THRESHOLD, weight_decay=0.0, global_batch_scale=1.0,
-               teacher=None, distillation_weight=0.0):
+               teacher=None, distillation_weight=0.0, variables=None):
     """One SGD step on one (per-replica) batch; see `compute_losses` for the arguments.
+    `variables`: what the step updates (default: every trainable variable; see `trained_variables`).
 
     Returns:
         the dict of `compute_losses` (without 'scaled_loss').
     """
-    variables = model.trainable_variables
+    variables = model.trainable_variables if variables is None else variables
     with tf.GradientTape() as tape:
         out = compute_losses(model, batch, loss_weights, ohem_params, matching_threshold,
                              weight_decay, global_batch_scale, teacher, distillation_weight)

@@ -148,3 +148,17 @@ def test_non_finite_numbers_and_unreadable_files(tmp_path):
 def test_config_error_is_a_one_line_user_error():
     from src.cli import USER_ERRORS
     assert issubclass(ConfigError, USER_ERRORS) and issubclass(ConfigError, ValueError)
+
+
+def test_frozen_layers_name_the_networks_layers(tmp_path):
+    import json
+
+    from src.config import LAYERS, ConfigError, load_config
+    from src.detector import FaceBoxes
+    assert sorted(LAYERS) == sorted({name.split("/")[0] for name in FaceBoxes(seed=0).named_variables()})
+    recipe = json.loads(open(os.path.join(ROOT, "configs", "sample.json")).read())
+    recipe["training"]["frozen_layers"] = ["conv1", "conv9"]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(recipe))
+    with pytest.raises(ConfigError, match=r"training.frozen_layers: 'conv9' is no layer \(layers: conv1, conv2, "):
+        load_config(str(path))

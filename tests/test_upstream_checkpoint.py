@@ -494,3 +494,37 @@ def test_fine_tuning_with_distillation_from_the_upstream_checkpoint(upstream, tm
     path.write_text(json.dumps(recipe))
     result = train(load_config(str(path)), num_steps=2)
     assert result["step"] == 2 and all(np.isfinite(loss) for _, loss in result["losses"])
+
+
+def test_frozen_layers_keep_their_loaded_weights_while_the_rest_trains(upstream, tmp_path):
+    """training.frozen_layers: two steps from the upstream-format checkpoint leave conv1 and conv2
+    exactly as loaded (kernels, gamma, beta) while later layers move; an unknown name is refused."""
+    import json
+    from prepare_data.faces import load_background_photos, load_face_sources
+    from src.config import load_config
+    from src.trainer import train
+    from src.training import trained_variables
+    from tests.test_train_export import write_config, write_shards
+
+    tensors, prefix, _ = upstream
+    sources, photos = load_face_sources(), load_background_photos()
+    write_shards(str(tmp_path / "data" / "train"), 8, 1, sources, photos)
+    path = tmp_path / "c.json"
+    write_config(str(path), str(tmp_path / "data"), str(tmp_path / "model"), eval_every=0)
+    recipe = json.loads(path.read_text())
+    recipe["training"].update(init_from_upstream_checkpoint=prefix, freeze_batch_norm_statistics=True,
+                              frozen_layers=["conv1", "conv2"], lr_values=[1e-3, 1e-4])
+    path.write_text(json.dumps(recipe))
+    assert train(load_config(str(path)), num_steps=2)["step"] == 2
+    model = FaceBoxes()
+    tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(str(tmp_path / "model"))).expect_partial()
+    moved = {name: float(np.abs(variable.numpy() - tensors[name]).max())
+             for name, variable in model.named_variables().items()}
+    frozen = [name for name in moved if name.split("/")[0] in ("conv1", "conv2")]
+    assert len(frozen) == 2 * 5  # weights, gamma, beta and the two statistics of each
+    assert max(moved[name] for name in frozen) == 0.0
+    assert max(moved[name] for name in moved if name.startswith("inception") and name.endswith("/weights")) > 1e-4
+    fresh = FaceBoxes(seed=0)
+    assert len(trained_variables(fresh, ["conv1"])) == len(fresh.trainable_variables) - 3
+    with pytest.raises(ValueError, match="'conv9' is no layer of the model"):
+        trained_variables(fresh, ["conv9"])
