@@ -13,13 +13,15 @@ def make_optimizer(lr_boundaries, lr_values, momentum):
     """SGD with Nesterov momentum and a piecewise-constant learning rate (upstream recipe).
 
     Args:
-        lr_boundaries: steps at which the rate changes.
+        lr_boundaries: steps at which the rate changes (none: a constant rate).
         lr_values: len(lr_boundaries) + 1 rates.
         momentum: float.
 
     Returns:
         a tf.keras.optimizers.SGD; its `iterations` counter is the global step.
     """
+    if not lr_boundaries:  # (Keras's piecewise schedule needs at least one boundary)
+        return tf.keras.optimizers.SGD(learning_rate=float(lr_values[0]), momentum=momentum, nesterov=True)
     schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
         [int(b) for b in lr_boundaries], [float(v) for v in lr_values])
     return tf.keras.optimizers.SGD(learning_rate=schedule, momentum=momentum, nesterov=True)

@@ -138,3 +138,19 @@ def test_mixed_precision_step_is_close_to_float32_and_keeps_float32_variables():
     maps = model16.feature_extractor(padded, training=True)
     encodings, logits, _, _ = model16.raw_outputs(padded, training=True)
     assert {m.dtype for m in maps} | {encodings.dtype, logits.dtype} == {tf.bfloat16}
+
+
+def test_the_learning_rate_schedule_piecewise_or_constant():
+    import numpy as np
+    stepped = make_optimizer([2], [0.01, 0.001], 0.9)
+    constant = make_optimizer([], [0.0003], 0.9)
+    variable = tf.Variable([1.0])
+    for optimizer in (stepped, constant):
+        optimizer.build([variable])
+    rates = []
+    for _ in range(4):
+        rates.append((float(stepped.learning_rate), float(constant.learning_rate)))
+        for optimizer in (stepped, constant):
+            optimizer.apply_gradients([(tf.constant([0.0]), variable)])
+    # (Keras: the first rate holds while step <= boundary)
+    np.testing.assert_allclose(rates, [(0.01, 0.0003), (0.01, 0.0003), (0.01, 0.0003), (0.001, 0.0003)], rtol=1e-6)
