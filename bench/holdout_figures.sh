@@ -16,12 +16,12 @@ SHARDS=$(realpath -m "${2:-$(dirname "$0")/../data/realfaces/shards/holdout}")
 JSON=$(realpath -m "${3:-$(mktemp -d)}")
 cd "$(dirname "$0")/.."
 [ -d "$SHARDS" ] || { echo "error: $SHARDS: no such folder of held-out shards (prepare_data/build_realfaces.sh)" >&2; exit 2; }
+mkdir -p "$JSON"
 parts=()
 for part in "$SHARDS"/*/ all; do
   name=$(basename "$part")
   source=$part
   [ "$name" = all ] && source="$SHARDS/*/shard-*.tfrecords"
-  mkdir -p "$JSON"
   if ! line=$(python3 -m src.evaluation.evaluate_model --model "$MODEL" --tfrecords "$source" \
       --json "$JSON/$name.json" --overwrite 2>&1); then
     echo "${line##*$'\n'}" >&2; exit 2  # the evaluator's one-line error

@@ -361,27 +361,31 @@ def test_converted_checkpoint_survives_save_py_freezing_and_face_detector(upstre
     assert_close(boxes / [height, width, height, width], expected["boxes"][0, :count])
 
 
+def train_steps(tmp_path, num_steps, name="model", loss=None, **training):
+    """Runs `num_steps` of the sample recipe on generated shards (written once per tmp_path) with
+    the `training` keys (and `loss` keys) replaced; model_dir tmp_path/name. Returns (config, train's result)."""
+    import json
+    from prepare_data.faces import load_background_photos, load_face_sources
+    from src.trainer import train
+    from tests.test_train_export import write_config, write_shards
+    if not (tmp_path / "data" / "train").exists():
+        write_shards(str(tmp_path / "data" / "train"), 8, 1, load_face_sources(), load_background_photos())
+    path = tmp_path / f"{name}.json"
+    write_config(str(path), str(tmp_path / "data"), str(tmp_path / name), eval_every=0)
+    recipe = json.loads(path.read_text())
+    recipe["training"].update(training)
+    recipe["loss"].update(loss or {})
+    path.write_text(json.dumps(recipe))
+    config = load_config(str(path))
+    return config, train(config, num_steps=num_steps)
+
+
 def test_train_py_starts_from_the_upstream_checkpoint(upstream, tmp_path):
     """training.init_from_upstream_checkpoint: the first checkpoint holds the upstream weights
     moved by one SGD step, not a fresh initialisation."""
-    import json
-    from prepare_data.faces import load_background_photos, load_face_sources
-    from src.config import load_config
-    from src.detector import FaceBoxes
-    from src.trainer import train
-    from tests.test_train_export import write_config, write_shards
-
     tensors, prefix, _ = upstream
-    sources, photos = load_face_sources(), load_background_photos()
-    write_shards(str(tmp_path / "data" / "train"), 8, 1, sources, photos)
-    write_config(str(tmp_path / "c.json"), str(tmp_path / "data"), str(tmp_path / "model"), eval_every=0)
-    with open(tmp_path / "c.json") as f:
-        recipe = json.load(f)
-    recipe["training"].update(init_from_upstream_checkpoint=prefix, lr_values=[1e-4, 1e-5])
-    with open(tmp_path / "c.json", "w") as f:
-        json.dump(recipe, f)
-    config = load_config(str(tmp_path / "c.json"))
-    assert train(config, num_steps=1)["step"] == 1
+    config, result = train_steps(tmp_path, 1, init_from_upstream_checkpoint=prefix, lr_values=[1e-4, 1e-5])
+    assert result["step"] == 1
     model = FaceBoxes()
     tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(config.training.model_dir)).expect_partial()
     fresh = FaceBoxes(seed=0).named_variables()
@@ -415,26 +419,12 @@ def test_fine_tuning_with_frozen_batch_norm_keeps_the_loaded_statistics(upstream
     """training.freeze_batch_norm_statistics: from an upstream-format checkpoint (as the converted
     WIDER weights are), a few steps move the kernels, gamma and beta but leave every moving
     statistic exactly as loaded; without the option they move."""
-    import json
-    from prepare_data.faces import load_background_photos, load_face_sources
-    from src.config import load_config
-    from src.detector import FaceBoxes
-    from src.trainer import train
-    from tests.test_train_export import write_config, write_shards
-
     tensors, prefix, _ = upstream
-    sources, photos = load_face_sources(), load_background_photos()
-    write_shards(str(tmp_path / "data" / "train"), 8, 1, sources, photos)
     moved = {}
     for frozen in (True, False):
-        path = tmp_path / f"c_{frozen}.json"
-        write_config(str(path), str(tmp_path / "data"), str(tmp_path / f"model_{frozen}"), eval_every=0)
-        recipe = json.loads(path.read_text())
-        recipe["training"].update(init_from_upstream_checkpoint=prefix, freeze_batch_norm_statistics=frozen,
-                                  lr_values=[1e-3, 1e-4])
-        path.write_text(json.dumps(recipe))
-        config = load_config(str(path))
-        assert train(config, num_steps=2)["step"] == 2
+        config, result = train_steps(tmp_path, 2, f"model_{frozen}", init_from_upstream_checkpoint=prefix,
+                                     freeze_batch_norm_statistics=frozen, lr_values=[1e-3, 1e-4])
+        assert result["step"] == 2
         model = FaceBoxes()
         tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(config.training.model_dir)).expect_partial()
         variables = model.named_variables()
@@ -452,13 +442,8 @@ def test_fine_tuning_with_distillation_from_the_upstream_checkpoint(upstream, tm
     weights) agrees with the model it initialised, so the distillation losses start at zero
     (batch norm frozen: both use the loaded statistics); train.py runs with it, and the
     teacher's weights are what the checkpoint holds, not the trained ones."""
-    import json
-    from prepare_data.faces import load_background_photos, load_face_sources
-    from src.config import load_config
     from src.network import freeze_batch_norm_statistics
-    from src.trainer import train
     from src.training import compute_losses
-    from tests.test_train_export import write_config, write_shards
 
     tensors, prefix, _ = upstream
     model, teacher = FaceBoxes(seed=1), FaceBoxes(seed=2)
@@ -483,39 +468,20 @@ def test_fine_tuning_with_distillation_from_the_upstream_checkpoint(upstream, tm
                                2.0 * (float(out["distillation_classification_loss"])
                                       + float(out["distillation_localization_loss"])), rtol=1e-4)
 
-    sources, photos = load_face_sources(), load_background_photos()
-    write_shards(str(tmp_path / "data" / "train"), 8, 1, sources, photos)
-    path = tmp_path / "c.json"
-    write_config(str(path), str(tmp_path / "data"), str(tmp_path / "model"), eval_every=0)
-    recipe = json.loads(path.read_text())
-    recipe["training"].update(init_from_upstream_checkpoint=prefix, freeze_batch_norm_statistics=True,
-                              teacher_checkpoint=prefix, lr_values=[1e-3, 1e-4])
-    recipe["loss"]["distillation_weight"] = 1.0
-    path.write_text(json.dumps(recipe))
-    result = train(load_config(str(path)), num_steps=2)
+    _, result = train_steps(tmp_path, 2, loss={"distillation_weight": 1.0}, init_from_upstream_checkpoint=prefix,
+                            freeze_batch_norm_statistics=True, teacher_checkpoint=prefix, lr_values=[1e-3, 1e-4])
     assert result["step"] == 2 and all(np.isfinite(loss) for _, loss in result["losses"])
 
 
 def test_frozen_layers_keep_their_loaded_weights_while_the_rest_trains(upstream, tmp_path):
     """training.frozen_layers: two steps from the upstream-format checkpoint leave conv1 and conv2
     exactly as loaded (kernels, gamma, beta) while later layers move; an unknown name is refused."""
-    import json
-    from prepare_data.faces import load_background_photos, load_face_sources
-    from src.config import load_config
-    from src.trainer import train
     from src.training import trained_variables
-    from tests.test_train_export import write_config, write_shards
 
     tensors, prefix, _ = upstream
-    sources, photos = load_face_sources(), load_background_photos()
-    write_shards(str(tmp_path / "data" / "train"), 8, 1, sources, photos)
-    path = tmp_path / "c.json"
-    write_config(str(path), str(tmp_path / "data"), str(tmp_path / "model"), eval_every=0)
-    recipe = json.loads(path.read_text())
-    recipe["training"].update(init_from_upstream_checkpoint=prefix, freeze_batch_norm_statistics=True,
-                              frozen_layers=["conv1", "conv2"], lr_values=[1e-3, 1e-4])
-    path.write_text(json.dumps(recipe))
-    assert train(load_config(str(path)), num_steps=2)["step"] == 2
+    _, result = train_steps(tmp_path, 2, init_from_upstream_checkpoint=prefix, freeze_batch_norm_statistics=True,
+                            frozen_layers=["conv1", "conv2"], lr_values=[1e-3, 1e-4])
+    assert result["step"] == 2
     model = FaceBoxes()
     tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(str(tmp_path / "model"))).expect_partial()
     moved = {name: float(np.abs(variable.numpy() - tensors[name]).max())
