@@ -234,6 +234,8 @@ def _validate(config, path):
         check(f"loss.{key}", getattr(config.loss, key), non_negative, "must be >= 0")
     if config.loss.distillation_weight > 0 and not t.teacher_checkpoint:
         fail("loss.distillation_weight", "is positive but training.teacher_checkpoint is null")
+    if t.teacher_checkpoint and config.loss.distillation_weight == 0:
+        fail("training.teacher_checkpoint", "is set but loss.distillation_weight is 0 (the teacher would run for nothing)")
 
     p = config.postprocessing
     check("postprocessing.score_threshold", p.score_threshold, lambda v: 0 <= v <= 1, "must be in [0, 1]")

@@ -162,3 +162,17 @@ def test_frozen_layers_name_the_networks_layers(tmp_path):
     path.write_text(json.dumps(recipe))
     with pytest.raises(ConfigError, match=r"training.frozen_layers: 'conv9' is no layer \(layers: conv1, conv2, "):
         load_config(str(path))
+
+
+@pytest.mark.parametrize("weight, teacher, message", [
+    (1.0, None, "loss.distillation_weight: is positive but training.teacher_checkpoint is null"),
+    (0.0, "models/wider_weights.ckpt", "training.teacher_checkpoint: is set but loss.distillation_weight is 0"),
+])
+def test_distillation_needs_both_a_weight_and_a_teacher(tmp_path, weight, teacher, message):
+    recipe = json.loads(open(os.path.join(ROOT, "configs", "sample.json")).read())
+    recipe["loss"]["distillation_weight"] = weight
+    recipe["training"]["teacher_checkpoint"] = teacher
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(recipe))
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(path))
