@@ -60,17 +60,20 @@ def iou(boxes1, boxes2, convention):
     Raises:
         ValueError: an unknown convention, or a last axis that is not 4.
     """
-    a = _edges_and_sizes(_as_boxes(boxes1, "boxes1"), convention)
-    b = _edges_and_sizes(_as_boxes(boxes2, "boxes2"), convention)
-    ax1, ay1, ax2, ay2, aw, ah = a
-    bx1, by1, bx2, by2, bw, bh = b
-    inter_w = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0.0, None)
-    inter_h = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0.0, None)
-    intersection = inter_w * inter_h
-    union = (np.clip(aw, 0.0, None) * np.clip(ah, 0.0, None)
-             + np.clip(bw, 0.0, None) * np.clip(bh, 0.0, None) - intersection)
+    intersection, area1, area2 = _intersection_and_areas(boxes1, boxes2, convention)
+    union = area1 + area2 - intersection
     intersection, union = np.broadcast_arrays(intersection, union)
     return np.divide(intersection, union, out=np.zeros(union.shape), where=union > 0)
+
+
+def _intersection_and_areas(boxes1, boxes2, convention):
+    """(intersection, area1, area2), broadcast float64 arrays; negative sizes count as 0."""
+    ax1, ay1, ax2, ay2, aw, ah = _edges_and_sizes(_as_boxes(boxes1, "boxes1"), convention)
+    bx1, by1, bx2, by2, bw, bh = _edges_and_sizes(_as_boxes(boxes2, "boxes2"), convention)
+    inter_w = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0.0, None)
+    inter_h = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0.0, None)
+    return (inter_w * inter_h, np.clip(aw, 0.0, None) * np.clip(ah, 0.0, None),
+            np.clip(bw, 0.0, None) * np.clip(bh, 0.0, None))
 
 
 def pairwise_iou(boxes1, boxes2, convention):
@@ -94,3 +97,21 @@ def pairwise_iou(boxes1, boxes2, convention):
         if boxes.ndim != 2:
             raise ValueError(f"{name} must have shape [K, 4], got {boxes.shape}")
     return iou(a[:, None, :], b[None, :, :], convention)
+
+
+def pairwise_coverage(boxes, regions, convention):
+    """Share of each box's area inside each region (intersection / area of the box).
+
+    Args:
+        boxes: float array [N, 4] in `convention`.
+        regions: float array [M, 4], same convention and unit.
+        convention: 'xyxy', 'yxyx' or 'xywh' (see the module docstring).
+
+    Returns:
+        float64 array [N, M] in [0, 1]; 0 for a box without area.
+    """
+    a = _as_boxes(boxes, "boxes").reshape(-1, 4)
+    b = _as_boxes(regions, "regions").reshape(-1, 4)
+    intersection, area, _ = _intersection_and_areas(a[:, None, :], b[None, :, :], convention)
+    area = np.broadcast_to(area, intersection.shape)
+    return np.divide(intersection, area, out=np.zeros(intersection.shape), where=area > 0)

@@ -181,9 +181,3 @@ def test_the_fixed_operating_point_is_the_trackers_default_threshold():
     import start
     from src.evaluation.ap import OPERATING_SCORE_THRESHOLD
     assert OPERATING_SCORE_THRESHOLD == start.DEFAULT_SCORE_THRESHOLD
-
-
-def test_coverage_is_the_share_of_each_box_inside_each_region():
-    from src.evaluation.ap import coverage
-    np.testing.assert_allclose(coverage([[0, 0, 10, 10], [0, 0, 0, 10]], [[0, 5, 10, 20], [20, 20, 30, 30]]),
-                               [[0.5, 0.0], [0.0, 0.0]])

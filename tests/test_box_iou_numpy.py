@@ -93,3 +93,12 @@ def test_equals_reference_sort_bit_for_bit_on_proper_boxes():
     sizes = rng.uniform(1, 150, (2, 80, 2))
     dets, tracks = np.concatenate([corners, corners + sizes], axis=2)
     np.testing.assert_array_equal(pairwise_iou(dets, tracks, "xyxy"), _reference_sort_iou_batch(dets, tracks))
+
+
+def test_pairwise_coverage_is_the_share_of_each_box_inside_each_region():
+    from src.box_iou_numpy import pairwise_coverage
+    np.testing.assert_allclose(pairwise_coverage([[0, 0, 10, 10], [0, 0, 0, 10]], [[0, 5, 10, 20], [20, 20, 30, 30]],
+                                                 "yxyx"), [[0.5, 0.0], [0.0, 0.0]])
+    # The convention matters: the same numbers as xyxy cut the first box the other way.
+    np.testing.assert_allclose(pairwise_coverage([[0, 0, 10, 20]], [[0, 0, 10, 5]], "xyxy"), [[0.25]])
+    assert pairwise_coverage(np.zeros((0, 4)), [[0, 0, 1, 1]], "yxyx").shape == (0, 1)

@@ -133,7 +133,7 @@ class Evaluator:
         ignore_boxes = _as_boxes(ignore_boxes if ignore_boxes is not None else np.zeros((0, 4)),
                                  'ignore boxes', name)
         if len(ignore_boxes) and len(boxes):
-            keep = is_tp | (coverage(boxes, ignore_boxes).max(axis=1) < IGNORE_COVERAGE)
+            keep = is_tp | (box_iou_numpy.pairwise_coverage(boxes, ignore_boxes, 'yxyx').max(axis=1) < IGNORE_COVERAGE)
             boxes, scores, is_tp, best_iou = boxes[keep], scores[keep], is_tp[keep], best_iou[keep]
         self._scores.append(scores)
         self._is_tp.append(is_tp)
@@ -199,19 +199,6 @@ class Evaluator:
             FP=int(fp_cumulative[best]),
             FN=int(num_gt - tp_cumulative[best]))
         return result
-
-
-def coverage(boxes, regions):
-    """Share of each box's area inside each region: float64 [N, K] for [ymin, xmin, ymax, xmax]
-    arrays `boxes` [N, 4] and `regions` [K, 4] (0 for a box without area)."""
-    boxes, regions = np.asarray(boxes, np.float64), np.asarray(regions, np.float64)
-    top = np.maximum(boxes[:, None, 0], regions[None, :, 0])
-    left = np.maximum(boxes[:, None, 1], regions[None, :, 1])
-    bottom = np.minimum(boxes[:, None, 2], regions[None, :, 2])
-    right = np.minimum(boxes[:, None, 3], regions[None, :, 3])
-    inside = np.clip(bottom - top, 0, None) * np.clip(right - left, 0, None)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return np.divide(inside, area[:, None], out=np.zeros_like(inside), where=area[:, None] > 0)
 
 
 def _as_boxes(boxes, what, name):
