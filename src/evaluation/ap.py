@@ -133,7 +133,8 @@ class Evaluator:
         ignore_boxes = _as_boxes(ignore_boxes if ignore_boxes is not None else np.zeros((0, 4)),
                                  'ignore boxes', name)
         if len(ignore_boxes) and len(boxes):
-            keep = is_tp | (box_iou_numpy.pairwise_coverage(boxes, ignore_boxes, 'yxyx').max(axis=1) < IGNORE_COVERAGE)
+            inside = box_iou_numpy.pairwise_coverage(boxes, ignore_boxes, 'yxyx').max(axis=1)
+            keep = is_tp | (inside < IGNORE_COVERAGE)
             boxes, scores, is_tp, best_iou = boxes[keep], scores[keep], is_tp[keep], best_iou[keep]
         self._scores.append(scores)
         self._is_tp.append(is_tp)
