@@ -39,7 +39,9 @@ Backend: `backend='litert'` runs the network from the `.tflite` beside the `.pb`
 written by `create_pb.py --tflite` from this very `.pb`: its sha256 is in the `.tflite`'s
 metadata, so a stale or foreign one is refused) with LiteRT's XNNPACK in float32, and the
 frozen graph's own decoding and NMS in TensorFlow: the same API, the same boxes and scores to
-float rounding, faster than TensorFlow float32 on CPUs without bfloat16 units. It needs the
+float rounding, faster than TensorFlow float32 on CPUs without bfloat16 units (boxes scoring
+at or below the call's score_threshold, which cannot change those above it, are left out of
+NMS: see _LiteRTGraph). It needs the
 `ai_edge_litert` package, imported only then. `backend='auto'` (the default) takes it only
 with `precision='auto'`: bfloat16 TensorFlow on CPUs with native bfloat16, else LiteRT when
 its `.tflite` is there, else TensorFlow float32; the choice is in the `backend` and
@@ -213,7 +215,7 @@ class FaceDetector:
         rgb = _to_rgb_uint8(image, 'image')
         score_threshold = _check_score_threshold(score_threshold)
         target = self._target_size(rgb.shape, min_dimension, max_dimension)
-        boxes, scores, num_boxes = self._run(rgb[np.newaxis], target)  # rgb[None] is a view
+        boxes, scores, num_boxes = self._run(rgb[np.newaxis], target, score_threshold)  # rgb[None] is a view
         return _select(boxes.numpy()[0], scores.numpy()[0], int(num_boxes.numpy()[0]),
                        score_threshold, rgb.shape)
 
@@ -252,20 +254,22 @@ class FaceDetector:
             for start in range(0, len(indices), max_batch_size):
                 chunk = indices[start:start + max_batch_size]
                 batch = np.stack([rgbs[i] for i in chunk])  # [b, H, W, 3]
-                boxes, scores, num_boxes = self._run(batch, target)
+                boxes, scores, num_boxes = self._run(batch, target, score_threshold)
                 boxes, scores, num_boxes = boxes.numpy(), scores.numpy(), num_boxes.numpy()
                 for row, index in enumerate(chunk):
                     results[index] = _select(boxes[row], scores[row], int(num_boxes[row]),
                                              score_threshold, rgbs[index].shape)
         return results
 
-    def _run(self, batch, target):
+    def _run(self, batch, target, score_threshold):
         """Runs the graph on uint8 [b, H, W, 3], first resized to `target` unless None.
 
         Args:
             batch: uint8 [b, H, W, 3].
             target: None, or ((height, width), downscale): the size to resize to, bilinear
                 when upscaling, antialiased bilinear when downscaling.
+            score_threshold: float, the caller's; rows scoring at or below it may be missing
+                from the outputs (the LiteRT path leaves them out of NMS, see _LiteRTGraph).
 
         Returns the graph's eager outputs: boxes float32 [b, max_boxes, 4] normalized,
         scores float32 [b, max_boxes], num_boxes int32 [b].
@@ -274,7 +278,7 @@ class FaceDetector:
             if target is not None:
                 size, downscale = target
                 batch = _resize_uint8(_to_tensor(batch), size, antialias=downscale).numpy()
-            return self._litert(batch)
+            return self._litert(batch, score_threshold)
         batch = _to_tensor(batch)
         if target is None:
             return self._detect(batch)
@@ -839,6 +843,14 @@ class _LiteRTGraph:
     graph's up to float rounding of the network (tested). One interpreter per padded size (a
     new size costs a resize of ~0.1 s); the last _MAX_SHAPE_FEEDS are kept. The interpreters
     use every usable core.
+
+    Scores the caller drops stay out of NMS: greedy NMS lets a box suppress only lower-scoring
+    ones and counts max_boxes in score order, so the rows scoring above a threshold t are the
+    same whether or not the boxes scoring at or below t took part. The network's background
+    anchors score ~0.1, above the graph's NMS threshold (0.05), so without this NMS sorts and
+    walks ~16,000 candidates at 1024x768 for a handful of faces. Where the score heads'
+    logits reach the scores through one sigmoid (see score_heads), logits safely below
+    logit(t) are set to _DROPPED_LOGIT before the rest of the graph runs.
     """
 
     def __init__(self, wrapped, graph_def, frontier, content, metadata, model_path):
@@ -848,6 +860,7 @@ class _LiteRTGraph:
         self._output_names = sorted(outputs)
         heads = [outputs[name] for name in self._output_names]
         self._pad_multiple = int(metadata['pad_multiple'])
+        self._score_heads = score_heads(graph_def, heads)  # positions in self._output_names
         shape_values = _rest_inputs(graph_def, heads, frontier, tflite_path_for(model_path))
         head_tensors = [_imported(wrapped, name) for name in heads]
         values = [_imported(wrapped, name) for name in shape_values]
@@ -870,10 +883,19 @@ class _LiteRTGraph:
         self._interpreters = collections.OrderedDict()  # padded (H, W) -> (interpreter, input, outputs)
         self._lock = threading.Lock()
 
-    def __call__(self, batch):
-        """uint8 numpy [b, H, W, 3] -> the graph's outputs (boxes, scores, num_boxes), eager tensors."""
+    def __call__(self, batch, score_threshold=0.0):
+        """uint8 numpy [b, H, W, 3] -> the graph's outputs (boxes, scores, num_boxes), eager tensors.
+
+        The rows scoring above `score_threshold` are the graph's; those at or below it may be
+        missing (left out of NMS, see the class docstring).
+        """
+        bound = _logit_bound(score_threshold) if self._score_heads else None
         with self._lock:
             per_image = [self._network(image) for image in batch]
+            if bound is not None:
+                for values in per_image:  # get_tensor's copies
+                    for position in self._score_heads:
+                        np.putmask(values[position], values[position] < bound, _DROPPED_LOGIT)
             heads = [tf.constant(values[0] if len(values) == 1 else np.concatenate(values))
                      for values in zip(*per_image)]
             values = ()
@@ -913,6 +935,80 @@ class _LiteRTGraph:
         del buffer
         interpreter.invoke()
         return [interpreter.get_tensor(i) for i in output_indices]
+
+
+# Ops that move values without changing them (what may lie between a score head and the sigmoid).
+_LAYOUT_OPS = ('Identity', 'Reshape', 'ConcatV2', 'Squeeze', 'ExpandDims', 'Transpose')
+# A logit whose sigmoid (~4e-44) no NMS score threshold above 0 keeps.
+_DROPPED_LOGIT = np.float32(-100.0)
+# Margin (in logits) between a dropped logit and logit(score_threshold): far above the float32
+# rounding of the sigmoid and of the threshold (at most ~1e-6 relative up to a threshold of
+# _LARGEST_PREFILTER_THRESHOLD, where d sigmoid / d logit >= ~1e-3).
+_LOGIT_MARGIN = 0.01
+_LARGEST_PREFILTER_THRESHOLD = 0.999
+
+
+def _logit_bound(score_threshold):
+    """Logits below this have a sigmoid at or below `score_threshold`; None: leave every logit."""
+    if not 0.0 < score_threshold <= _LARGEST_PREFILTER_THRESHOLD:
+        return None
+    return np.float32(np.log(score_threshold / (1.0 - score_threshold)) - _LOGIT_MARGIN)
+
+
+def score_heads(graph_def, heads):
+    """Positions of the `heads` whose values are logits of the face score, sigmoid(logit).
+
+    A head qualifies when every path from it runs through layout ops only (_LAYOUT_OPS) to a
+    `Sigmoid` whose output reaches the graph's `scores`, apart from ops that read its shape:
+    so its logits map one to one onto scores. The box heads reach the scores only
+    through NMS's selection, never through a sigmoid, and are not score heads. A graph whose
+    scores come another way (the upstream's softmax over two logits) has none, and nothing
+    is left out of NMS.
+
+    Args:
+        graph_def: tf.compat.v1.GraphDef, the frozen graph.
+        heads: list of tensor names ('node:0') of the graph, the .tflite's outputs.
+
+    Returns:
+        tuple of int, positions in `heads`.
+    """
+    consumers = collections.defaultdict(list)
+    for node in graph_def.node:
+        for tensor in node.input:
+            if not tensor.startswith('^'):
+                consumers[tensor if ':' in tensor else tensor + ':0'].append(node)
+    reaches_scores = _reaches(graph_def, _OUTPUT_NAMES[1])
+
+    def only_sigmoids(tensor):
+        """True when every path from `tensor` runs through layout ops to a scoring sigmoid."""
+        ends, stack, seen = 0, [tensor], set()
+        while stack:
+            name = stack.pop()
+            for node in consumers[name]:
+                if node.op == 'Sigmoid' and node.name in reaches_scores:
+                    ends += 1
+                elif node.op in _SHAPE_SOURCE_OPS:
+                    continue  # reads the shape, which stays
+                elif node.op in _LAYOUT_OPS and node.name not in seen:
+                    seen.add(node.name)
+                    stack.append(node.name + ':0')
+                else:
+                    return False
+        return ends > 0
+
+    return tuple(position for position, head in enumerate(heads) if only_sigmoids(head))
+
+
+def _reaches(graph_def, output):
+    """Names of the nodes from which node `output` is reached (itself included)."""
+    inputs = {node.name: [name.lstrip('^').split(':')[0] for name in node.input] for node in graph_def.node}
+    found, stack = set(), [output]
+    while stack:
+        name = stack.pop()
+        if name not in found and name in inputs:
+            found.add(name)
+            stack.extend(inputs[name])
+    return found
 
 
 def _rest_inputs(graph_def, heads, frontier, tflite_path):
