@@ -11,7 +11,7 @@ SCRIPTS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 
 
 
 def test_every_shell_script_is_covered():
-    assert SCRIPTS == ["bench/fddb_figures.sh", "bench/holdout_figures.sh", "prepare_data/build_hard_negatives.sh",
+    assert SCRIPTS == ["bench/as_avx2_cpu.sh", "bench/fddb_figures.sh", "bench/holdout_figures.sh", "prepare_data/build_hard_negatives.sh",
                        "prepare_data/build_realfaces.sh"]
 
 
