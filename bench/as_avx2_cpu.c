@@ -16,8 +16,8 @@
  *
  * CPUID faulting is per thread and inherited by threads and forks, so it is switched on in the
  * constructor, before the program starts threads. A SIGSEGV handler installed later by the
- * program (Python's faulthandler, abseil's failure handler) is kept aside and called for real
- * faults, so it cannot take the CPUID traps.
+ * program with sigaction() or signal() (Python's faulthandler, GCC's cc1) is kept aside and
+ * called for real faults, so it cannot take the CPUID traps.
  *
  * Build and use (bench/as_avx2_cpu.sh does both):
  *     gcc -O2 -shared -fPIC -o as_avx2_cpu.so bench/as_avx2_cpu.c -ldl
@@ -61,6 +61,7 @@ static const char *const hidden_flag_prefixes[] = {"avx512", "avx10", "amx", "av
 
 static struct sigaction program_handler; /* the program's own SIGSEGV handler, if it set one */
 static int program_handler_set;
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 static char cpuinfo_copy[64]; /* "/proc/self/fd/N" of the masked copy, "" before the constructor */
 
 static long set_cpuid_faulting(int faulting) { return syscall(SYS_arch_prctl, ARCH_SET_CPUID, !faulting); }
@@ -88,7 +89,10 @@ static void pass_to_program(int signal_number, siginfo_t *info, void *context) {
     program_handler.sa_handler(signal_number);
   } else {
     /* Default action: return, and the faulting instruction faults again without this handler. */
-    signal(SIGSEGV, SIG_DFL);
+    struct sigaction fallback;
+    memset(&fallback, 0, sizeof fallback);
+    fallback.sa_handler = SIG_DFL;
+    real_sigaction(SIGSEGV, &fallback, NULL);
   }
 }
 
@@ -117,7 +121,6 @@ static void on_sigsegv(int signal_number, siginfo_t *info, void *context) {
 
 /* SIGSEGV stays ours: the program's handler is recorded and called for real faults. */
 int sigaction(int signal_number, const struct sigaction *action, struct sigaction *old_action) {
-  static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
   if (!real_sigaction) real_sigaction = dlsym(RTLD_NEXT, "sigaction");
   if (signal_number != SIGSEGV || !cpuinfo_copy[0]) return real_sigaction(signal_number, action, old_action);
   if (old_action) {
@@ -133,6 +136,15 @@ int sigaction(int signal_number, const struct sigaction *action, struct sigactio
     program_handler_set = 1;
   }
   return 0;
+}
+
+sighandler_t signal(int signal_number, sighandler_t handler) {
+  struct sigaction action, old_action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = handler;
+  action.sa_flags = SA_RESTART; /* glibc's signal(): BSD semantics */
+  if (sigaction(signal_number, &action, &old_action) != 0) return SIG_ERR;
+  return (old_action.sa_flags & SA_SIGINFO) ? (sighandler_t)old_action.sa_sigaction : old_action.sa_handler;
 }
 
 static int is_hidden_flag(const char *word, size_t length) {

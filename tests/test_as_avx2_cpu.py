@@ -101,6 +101,15 @@ def test_a_real_crash_still_reaches_the_programs_handler():
     assert done.returncode == -11 and done.stderr == '', done
 
 
+@needs_cpuid_faulting
+def test_a_program_that_sets_its_handler_with_signal_runs(tmp_path):
+    # GCC's cc1 sets its SIGSEGV handler with signal(): it must not take the CPUID traps either.
+    (tmp_path / 'probe.c').write_text(PROBE)
+    done = _run([COMPILER, '-O1', '-o', str(tmp_path / 'probe'), str(tmp_path / 'probe.c')])
+    assert done.returncode == 0, done.stderr
+    assert 'avx512f=0' in _run([str(tmp_path / 'probe')]).stdout
+
+
 def test_refuses_in_one_line_without_cpuid_faulting_or_a_compiler(tmp_path):
     tools = tmp_path / 'bin'  # the tools the script needs, without any C compiler
     tools.mkdir()
