@@ -35,13 +35,15 @@ the CPU has AMX-BF16 or AVX512_BF16 (read from /proc/cpuinfo on Linux), float32 
 the choice is in the `precision` attribute and logged. On CPUs without AVX-512 TensorFlow's
 pass leaves the graph in float32; `'bfloat16'` then runs float32 and says so.
 
+Every backend and precision leaves the boxes scoring at or below the call's score_threshold
+out of NMS, where the graph's scores are a sigmoid of logits (this project's graphs): they
+cannot change the boxes above it, which stay bit for bit the graph's (see add_score_floor).
+
 Backend: `backend='litert'` runs the network from the `.tflite` beside the `.pb` (same name,
 written by `create_pb.py --tflite` from this very `.pb`: its sha256 is in the `.tflite`'s
 metadata, so a stale or foreign one is refused) with LiteRT's XNNPACK in float32, and the
 frozen graph's own decoding and NMS in TensorFlow: the same API, the same boxes and scores to
-float rounding, faster than TensorFlow float32 on CPUs without bfloat16 units (boxes scoring
-at or below the call's score_threshold, which cannot change those above it, are left out of
-NMS: see _LiteRTGraph). It needs the
+float rounding, faster than TensorFlow float32 on CPUs without bfloat16 units. It needs the
 `ai_edge_litert` package, imported only then. `backend='auto'` (the default) takes it only
 with `precision='auto'`: bfloat16 TensorFlow on CPUs with native bfloat16, else LiteRT when
 its `.tflite` is there, else TensorFlow float32; the choice is in the `backend` and
@@ -169,23 +171,26 @@ class FaceDetector:
         self.precision = 'float32' if tflite else resolve_precision(precision)
         if self.precision == 'bfloat16':
             graph_def, self.precision = _bfloat16_where_supported(graph_def, model_path)
-        wrapped, pruned = _prune_graph(graph_def, model_path)
-        self._litert = (_LiteRTGraph(wrapped, graph_def, shape_frontier(graph_def), *tflite, model_path)
-                        if tflite else None)
+        graph_def, self._floored = add_score_floor(graph_def)
+        wrapped, pruned = _prune_graph(graph_def, model_path, self._floored)
+        self._litert = (_LiteRTGraph(wrapped, graph_def, shape_frontier(graph_def), *tflite, model_path,
+                                     self._floored) if tflite else None)
         # Wrapping the pruned function in a tf.function with an explicit signature gives it
         # a structured signature: calling the pruned function directly first fails to bind
         # and falls back, which costs about 0.6 ms per call (measured on the 2-core CPU).
-        images_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
+        # Each takes the score floor last where the graph has one.
+        images_spec, size_spec = tf.TensorSpec([None, None, None, 3], tf.uint8), tf.TensorSpec([2], tf.int32)
+        floor_specs = [_FLOOR_SPEC] if self._floored else []
         self._detect = _fast_call(tf.function(
-            lambda images: pruned(images), input_signature=[images_spec]
+            lambda images, *floor: pruned(images, *floor), input_signature=[images_spec] + floor_specs
         ).get_concrete_function())
         self._detect_upscaled = _fast_call(tf.function(
-            lambda images, size: pruned(_resize_uint8(images, size)),
-            input_signature=[images_spec, tf.TensorSpec([2], tf.int32)]
+            lambda images, size, *floor: pruned(_resize_uint8(images, size), *floor),
+            input_signature=[images_spec, size_spec] + floor_specs
         ).get_concrete_function())
         self._detect_downscaled = _fast_call(tf.function(
-            lambda images, size: pruned(_resize_uint8(images, size, antialias=True)),
-            input_signature=[images_spec, tf.TensorSpec([2], tf.int32)]
+            lambda images, size, *floor: pruned(_resize_uint8(images, size, antialias=True), *floor),
+            input_signature=[images_spec, size_spec] + floor_specs
         ).get_concrete_function())
 
     def __call__(self, image, score_threshold=0.5, min_dimension=None, max_dimension=None):
@@ -269,22 +274,23 @@ class FaceDetector:
             target: None, or ((height, width), downscale): the size to resize to, bilinear
                 when upscaling, antialiased bilinear when downscaling.
             score_threshold: float, the caller's; rows scoring at or below it may be missing
-                from the outputs (the LiteRT path leaves them out of NMS, see _LiteRTGraph).
+                from the outputs (left out of NMS, see add_score_floor).
 
         Returns the graph's eager outputs: boxes float32 [b, max_boxes, 4] normalized,
         scores float32 [b, max_boxes], num_boxes int32 [b].
         """
+        floor = (tf.constant(_logit_bound(score_threshold), tf.float32),) if self._floored else ()
         if self._litert is not None:
             if target is not None:
                 size, downscale = target
                 batch = _resize_uint8(_to_tensor(batch), size, antialias=downscale).numpy()
-            return self._litert(batch, score_threshold)
+            return self._litert(batch, floor)
         batch = _to_tensor(batch)
         if target is None:
-            return self._detect(batch)
+            return self._detect(batch, *floor)
         size, downscale = target
         detect = self._detect_downscaled if downscale else self._detect_upscaled
-        return detect(batch, tf.constant(size, tf.int32))
+        return detect(batch, tf.constant(size, tf.int32), *floor)
 
     def _target_size(self, shape, min_dimension, max_dimension=None):
         """((height, width), downscale) to resize an image of `shape` to, or None to run it as is.
@@ -461,9 +467,9 @@ def _read_graph_def(model_path):
     return graph_def
 
 
-def _prune_graph(graph_def, model_path):
-    """Imports `graph_def`; returns (the wrapped import, its pruning to image_tensor ->
-    (boxes, scores, num_boxes))."""
+def _prune_graph(graph_def, model_path, floored=False):
+    """Imports `graph_def`; returns (the wrapped import, its pruning to image_tensor (and the score
+    floor, when `floored`: see add_score_floor) -> (boxes, scores, num_boxes))."""
     node_names = {node.name for node in graph_def.node}
     missing = [name for name in (_INPUT_NAME,) + _OUTPUT_NAMES if name not in node_names]
     if missing:
@@ -474,8 +480,8 @@ def _prune_graph(graph_def, model_path):
 
     wrapped = tf.compat.v1.wrap_function(import_graph, [])
     _check_interface(wrapped, model_path)
-    return wrapped, wrapped.prune(feeds=_imported(wrapped, _INPUT_NAME),
-                                  fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
+    feeds = [_imported(wrapped, name) for name in (_INPUT_NAME, _SCORE_FLOOR_NAME)[:1 + bool(floored)]]
+    return wrapped, wrapped.prune(feeds=feeds, fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
 
 
 # The interface a graph must have, node: (allowed dtypes, rank, size of the last dimension);
@@ -759,6 +765,96 @@ def _computes_in_bfloat16(graph_def):
     return any(value.type == bfloat16 for node in graph_def.node for value in node.attr.values())
 
 
+# --- Speed path: the boxes a caller drops stay out of NMS ---
+# Greedy NMS lets a box suppress only lower-scoring ones and counts max_boxes in score order, so the
+# rows scoring above a threshold t are the same, bit for bit, whether or not the boxes scoring at or
+# below t took part. The network's background anchors score ~0.1, above the graph's NMS threshold
+# (0.05): without this, NMS sorts and walks ~16,000 candidates at 1024x768 for a handful of faces.
+# Measured (a one-off profile of the LiteRT path under bench/as_avx2_cpu.sh, AMD EPYC, 2 cores): the
+# graph's part after the network took 3.3 ms at 1024x768 and 2.2 ms at 640x480 with every candidate,
+# 1.4 ms and 0.8 ms with the boxes at or below 0.5 left out.
+_SCORE_FLOOR_NAME = 'faceboxes_score_floor'
+_FLOOR_SPEC = tf.TensorSpec([], tf.float32)
+# A logit whose sigmoid (~4e-44) no NMS score threshold above 0 keeps.
+_DROPPED_LOGIT = -100.0
+# Margin (in logits) between a dropped logit and logit(score_threshold): far above the float32
+# rounding of the sigmoid and of the threshold (d sigmoid / d logit >= ~1e-3 up to a threshold of
+# _LARGEST_FLOORED_THRESHOLD).
+_LOGIT_MARGIN = 0.01
+_LARGEST_FLOORED_THRESHOLD = 0.999
+
+
+def add_score_floor(graph_def):
+    """Lets a call leave the boxes it will drop out of NMS: logits below a fed floor become _DROPPED_LOGIT.
+
+    Where the graph's `scores` come from one float32 `Sigmoid` outside any loop (this project's
+    graphs: sigmoid of the face - background logit difference), a scalar float32 input
+    _SCORE_FLOOR_NAME (PlaceholderWithDefault, default -inf: nothing dropped) is added, and the
+    sigmoid's input x becomes where(x < floor, _DROPPED_LOGIT, x). Feeding _logit_bound(t) then
+    gives the graph's rows above t unchanged (see the comment above) and fewer rows below it.
+    Other graphs (the upstream's softmax over two logits) are returned as they are.
+
+    Args:
+        graph_def: tf.compat.v1.GraphDef, a frozen detection graph.
+
+    Returns:
+        (graph_def, True) with the floor added (a new GraphDef), or (graph_def, False).
+    """
+    nodes = {node.name: node for node in graph_def.node}
+    if _SCORE_FLOOR_NAME in nodes:
+        return graph_def, True  # added before
+    reaching = _reaches(graph_def, _OUTPUT_NAMES[1])
+    sigmoids = [node for node in graph_def.node if node.op == 'Sigmoid' and node.name in reaching]
+    if len(sigmoids) != 1 or sigmoids[0].attr['T'].type != tf.float32.as_datatype_enum:
+        return graph_def, False
+    logits = sigmoids[0].input[0]
+    if any(nodes[name].op in _CONTROL_FLOW_OPS for name in _reaches(graph_def, logits.split(':')[0])):
+        return graph_def, False  # inside a loop frame: an outside input cannot reach it
+    floored = tf.compat.v1.GraphDef()
+    floored.CopyFrom(graph_def)
+    name = _SCORE_FLOOR_NAME
+    float32 = tf.float32.as_datatype_enum
+
+    def node(op, suffix, inputs=(), **attrs):
+        new = floored.node.add(name=name + suffix, op=op, input=list(inputs))
+        for key, value in attrs.items():
+            new.attr[key].CopyFrom(value)
+        return new
+
+    def constant(value):
+        return tf.compat.v1.AttrValue(tensor=tf.make_tensor_proto(value, tf.float32, []))
+
+    dtype = tf.compat.v1.AttrValue(type=float32)
+    node('Const', '/default', dtype=dtype, value=constant(-np.inf))
+    node('PlaceholderWithDefault', '', [name + '/default'], dtype=dtype,
+         shape=tf.compat.v1.AttrValue(shape=tf.TensorShape([]).as_proto()))
+    node('Const', '/dropped', dtype=dtype, value=constant(_DROPPED_LOGIT))
+    node('Less', '/below', [logits, name], T=dtype)
+    node('SelectV2', '/logits', [name + '/below', name + '/dropped', logits], T=dtype)
+    next(n for n in floored.node if n.name == sigmoids[0].name).input[0] = name + '/logits'
+    return floored, True
+
+
+def _logit_bound(score_threshold):
+    """The floor for a call keeping scores > score_threshold: logits below it have a sigmoid at or
+    below the threshold (-inf: drop nothing)."""
+    if not 0.0 < score_threshold <= _LARGEST_FLOORED_THRESHOLD:
+        return -np.inf
+    return np.log(score_threshold / (1.0 - score_threshold)) - _LOGIT_MARGIN
+
+
+def _reaches(graph_def, output):
+    """Names of the nodes from which node `output` is reached (itself included)."""
+    inputs = {node.name: [name.lstrip('^').split(':')[0] for name in node.input] for node in graph_def.node}
+    found, stack = set(), [output]
+    while stack:
+        name = stack.pop()
+        if name not in found and name in inputs:
+            found.add(name)
+            stack.extend(inputs[name])
+    return found
+
+
 # --- Speed path: LiteRT (XNNPACK) on CPUs without bfloat16 units ---
 # Measured gain (bench/bench_model.py): with TensorFlow's oneDNN limited to AVX2 on an AVX-512 CPU (an
 # approximation of an AVX2-only CPU), LiteRT took 0.81-0.85x of the upstream graph's time where
@@ -844,33 +940,28 @@ class _LiteRTGraph:
     new size costs a resize of ~0.1 s); the last _MAX_SHAPE_FEEDS are kept. The interpreters
     use every usable core.
 
-    Scores the caller drops stay out of NMS: greedy NMS lets a box suppress only lower-scoring
-    ones and counts max_boxes in score order, so the rows scoring above a threshold t are the
-    same whether or not the boxes scoring at or below t took part. The network's background
-    anchors score ~0.1, above the graph's NMS threshold (0.05), so without this NMS sorts and
-    walks ~16,000 candidates at 1024x768 for a handful of faces. Where the score heads'
-    logits reach the scores through one sigmoid (see score_heads), logits safely below
-    logit(t) are set to _DROPPED_LOGIT before the rest of the graph runs.
+    The score floor (see add_score_floor), where the graph has one, is fed to the rest.
     """
 
-    def __init__(self, wrapped, graph_def, frontier, content, metadata, model_path):
+    def __init__(self, wrapped, graph_def, frontier, content, metadata, model_path, floor):
         interpreter_class, _ = _import_litert()
         self._new_interpreter = lambda: interpreter_class(model_content=content, num_threads=_usable_cores())
         outputs = metadata['outputs']  # .tflite output name -> the graph's tensor
         self._output_names = sorted(outputs)
         heads = [outputs[name] for name in self._output_names]
         self._pad_multiple = int(metadata['pad_multiple'])
-        self._score_heads = score_heads(graph_def, heads)  # positions in self._output_names
         shape_values = _rest_inputs(graph_def, heads, frontier, tflite_path_for(model_path))
         head_tensors = [_imported(wrapped, name) for name in heads]
         values = [_imported(wrapped, name) for name in shape_values]
         image = _imported(wrapped, _INPUT_NAME)
         head_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in head_tensors]
         value_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in values]
-        rest = wrapped.prune(feeds=head_tensors + values,
+        floors = [_imported(wrapped, _SCORE_FLOOR_NAME)] if floor else []
+        rest = wrapped.prune(feeds=head_tensors + values + floors,
                              fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
         self._rest = _fast_call(tf.function(
-            lambda *tensors: rest(*tensors), input_signature=head_specs + value_specs, autograph=False
+            lambda *tensors: rest(*tensors), input_signature=head_specs + value_specs + [_FLOOR_SPEC] * len(floors),
+            autograph=False
         ).get_concrete_function())
         self._shape_part = None
         if values:
@@ -883,19 +974,13 @@ class _LiteRTGraph:
         self._interpreters = collections.OrderedDict()  # padded (H, W) -> (interpreter, input, outputs)
         self._lock = threading.Lock()
 
-    def __call__(self, batch, score_threshold=0.0):
+    def __call__(self, batch, floor=()):
         """uint8 numpy [b, H, W, 3] -> the graph's outputs (boxes, scores, num_boxes), eager tensors.
 
-        The rows scoring above `score_threshold` are the graph's; those at or below it may be
-        missing (left out of NMS, see the class docstring).
+        `floor`: () or (the score floor, a float32 scalar tensor), as the graph takes it.
         """
-        bound = _logit_bound(score_threshold) if self._score_heads else None
         with self._lock:
             per_image = [self._network(image) for image in batch]
-            if bound is not None:
-                for values in per_image:  # get_tensor's copies
-                    for position in self._score_heads:
-                        np.putmask(values[position], values[position] < bound, _DROPPED_LOGIT)
             heads = [tf.constant(values[0] if len(values) == 1 else np.concatenate(values))
                      for values in zip(*per_image)]
             values = ()
@@ -908,7 +993,7 @@ class _LiteRTGraph:
                         self._values.popitem(last=False)
                 else:
                     self._values.move_to_end(batch.shape)
-        return self._rest(*heads, *values)
+        return self._rest(*heads, *values, *floor)
 
     def _network(self, image):
         """uint8 [H, W, 3] -> the heads' values, float32 numpy [1, h, w, c] each."""
@@ -935,80 +1020,6 @@ class _LiteRTGraph:
         del buffer
         interpreter.invoke()
         return [interpreter.get_tensor(i) for i in output_indices]
-
-
-# Ops that move values without changing them (what may lie between a score head and the sigmoid).
-_LAYOUT_OPS = ('Identity', 'Reshape', 'ConcatV2', 'Squeeze', 'ExpandDims', 'Transpose')
-# A logit whose sigmoid (~4e-44) no NMS score threshold above 0 keeps.
-_DROPPED_LOGIT = np.float32(-100.0)
-# Margin (in logits) between a dropped logit and logit(score_threshold): far above the float32
-# rounding of the sigmoid and of the threshold (at most ~1e-6 relative up to a threshold of
-# _LARGEST_PREFILTER_THRESHOLD, where d sigmoid / d logit >= ~1e-3).
-_LOGIT_MARGIN = 0.01
-_LARGEST_PREFILTER_THRESHOLD = 0.999
-
-
-def _logit_bound(score_threshold):
-    """Logits below this have a sigmoid at or below `score_threshold`; None: leave every logit."""
-    if not 0.0 < score_threshold <= _LARGEST_PREFILTER_THRESHOLD:
-        return None
-    return np.float32(np.log(score_threshold / (1.0 - score_threshold)) - _LOGIT_MARGIN)
-
-
-def score_heads(graph_def, heads):
-    """Positions of the `heads` whose values are logits of the face score, sigmoid(logit).
-
-    A head qualifies when every path from it runs through layout ops only (_LAYOUT_OPS) to a
-    `Sigmoid` whose output reaches the graph's `scores`, apart from ops that read its shape:
-    so its logits map one to one onto scores. The box heads reach the scores only
-    through NMS's selection, never through a sigmoid, and are not score heads. A graph whose
-    scores come another way (the upstream's softmax over two logits) has none, and nothing
-    is left out of NMS.
-
-    Args:
-        graph_def: tf.compat.v1.GraphDef, the frozen graph.
-        heads: list of tensor names ('node:0') of the graph, the .tflite's outputs.
-
-    Returns:
-        tuple of int, positions in `heads`.
-    """
-    consumers = collections.defaultdict(list)
-    for node in graph_def.node:
-        for tensor in node.input:
-            if not tensor.startswith('^'):
-                consumers[tensor if ':' in tensor else tensor + ':0'].append(node)
-    reaches_scores = _reaches(graph_def, _OUTPUT_NAMES[1])
-
-    def only_sigmoids(tensor):
-        """True when every path from `tensor` runs through layout ops to a scoring sigmoid."""
-        ends, stack, seen = 0, [tensor], set()
-        while stack:
-            name = stack.pop()
-            for node in consumers[name]:
-                if node.op == 'Sigmoid' and node.name in reaches_scores:
-                    ends += 1
-                elif node.op in _SHAPE_SOURCE_OPS:
-                    continue  # reads the shape, which stays
-                elif node.op in _LAYOUT_OPS and node.name not in seen:
-                    seen.add(node.name)
-                    stack.append(node.name + ':0')
-                else:
-                    return False
-        return ends > 0
-
-    return tuple(position for position, head in enumerate(heads) if only_sigmoids(head))
-
-
-def _reaches(graph_def, output):
-    """Names of the nodes from which node `output` is reached (itself included)."""
-    inputs = {node.name: [name.lstrip('^').split(':')[0] for name in node.input] for node in graph_def.node}
-    found, stack = set(), [output]
-    while stack:
-        name = stack.pop()
-        if name not in found and name in inputs:
-            found.add(name)
-            stack.extend(inputs[name])
-    return found
 
 
 def _rest_inputs(graph_def, heads, frontier, tflite_path):
@@ -1096,7 +1107,7 @@ def shape_frontier(graph_def, output_names=_OUTPUT_NAMES):
             op_def = op_def_registry.get(node.op)
             data_inputs = [source(i) for i in node.input if not i.startswith('^')]
             if (op_def is None or op_def.is_stateful or node.op in _CONTROL_FLOW_OPS
-                    or node.op.startswith('TensorList') or node.op == 'Placeholder'
+                    or node.op.startswith('TensorList') or node.op.startswith('Placeholder')
                     or len(data_inputs) != len(node.input) or top in in_loop):
                 kind[top] = None
             elif node.op == 'Const':

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import face_detector
 from face_detector import FaceDetector
 from tests import tf1_graph
 from tests.cpu_features import REWRITES_BFLOAT16, knows_cpu_flags, needs_bfloat16_rewrite
@@ -557,3 +558,49 @@ def test_fast_call_gives_the_concrete_functions_outputs_and_falls_back():
         captured_inputs = ()
     plain = NoAtomic()
     assert face_detector._fast_call(plain) is plain
+
+
+def test_logit_bound_keeps_every_score_above_the_threshold():
+    logits = tf.constant(np.linspace(-20, 20, 400001), tf.float32)
+    scores = tf.sigmoid(logits).numpy()
+    for threshold in (1e-6, 0.05, 0.5, 0.7, 0.999):
+        bound = face_detector._logit_bound(threshold)
+        assert scores[logits.numpy() < bound].max() <= threshold
+        assert bound > np.log(threshold / (1 - threshold)) - 0.02  # drops nearly all it can
+    for threshold in (0.0, 0.9995, 1.0):
+        assert face_detector._logit_bound(threshold) == -np.inf
+
+
+def _scores_graph(scores_from):
+    """A GraphDef: image_tensor -> logits [1, 4]; scores = scores_from(logits); boxes from the scores."""
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.compat.v1.placeholder(tf.uint8, [1, None, None, 3], name='image_tensor')
+        logits = tf.reshape(tf.reduce_mean(tf.cast(image, tf.float32)) * [-1.0, -0.01, 0.01, 1.0], [1, 4])
+        scores = tf.identity(scores_from(logits), name='scores')
+        tf.identity(tf.stack([scores] * 4, axis=-1), name='boxes')
+    return graph.as_graph_def()
+
+
+@pytest.mark.parametrize('scores_from, floored', [
+    (tf.sigmoid, True),
+    (lambda x: tf.nn.softmax(tf.stack([-x, x], -1))[..., 1], False),  # the upstream's kind
+    (lambda x: tf.sigmoid(x) * tf.sigmoid(2.0 * x), False),  # two sigmoids
+    (lambda x: tf.cast(tf.sigmoid(tf.cast(x, tf.bfloat16)), tf.float32), False),  # not float32
+])
+def test_score_floor_is_added_only_before_a_single_float32_sigmoid(scores_from, floored):
+    graph_def = _scores_graph(scores_from)
+    rewritten, added = face_detector.add_score_floor(graph_def)
+    assert added == floored
+    if not floored:
+        assert rewritten is graph_def
+        return
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(rewritten, name=''), [])
+    get = wrapped.graph.get_tensor_by_name
+    run = wrapped.prune([get('image_tensor:0'), get(face_detector._SCORE_FLOOR_NAME + ':0')], get('scores:0'))
+    image = tf.fill([1, 2, 2, 3], tf.constant(100, tf.uint8))  # logits -100, -1, 1, 100
+    everything = run(image, tf.constant(-np.inf)).numpy()
+    np.testing.assert_array_equal(everything, tf.sigmoid([[-100.0, -1.0, 1.0, 100.0]]).numpy())
+    floored_scores = run(image, tf.constant(0.0)).numpy()
+    np.testing.assert_array_equal(floored_scores[0, 2:], everything[0, 2:])  # above the floor: the same
+    assert floored_scores[0, :2].max() < 1e-40

@@ -227,66 +227,29 @@ def test_undouble_conv1_keeps_the_values():
     np.testing.assert_allclose(run(rewritten), run(graph_def), rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize('threshold', [0.05, 0.3, 0.6, 0.95, 0.9995])
-def test_scores_the_caller_drops_stay_out_of_nms_without_changing_the_rest(exported, threshold):
+@pytest.mark.parametrize('backend', ['tensorflow', 'litert'])
+def test_scores_the_caller_drops_stay_out_of_nms_without_changing_the_rest(exported, backend, monkeypatch):
     # Greedy NMS lets a box suppress only lower-scoring ones: the rows above the threshold are
     # the same, bit for bit, with and without the boxes at or below it. Noise images with
     # boosted class biases fill all MAX_BOXES rows, so the cap is exercised too.
     pb_path, _ = exported
-    detector, unfiltered = FaceDetector(pb_path, backend='litert'), FaceDetector(pb_path, backend='litert')
-    unfiltered._litert._score_heads = ()
+    detector = FaceDetector(pb_path, backend=backend, precision='float32')
+    monkeypatch.setattr(face_detector, 'add_score_floor', lambda graph_def: (graph_def, False))
+    unfloored = FaceDetector(pb_path, backend=backend, precision='float32')
+    assert detector._floored and not unfloored._floored
     for seed, (height, width) in enumerate([(256, 384), (200, 300), (97, 130)]):
         image = _random_image(height, width, seed=seed)
-        want, got = unfiltered(image, threshold), detector(image, threshold)
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
-    assert len(unfiltered(_random_image(256, 384), 0.05)[1]) == MAX_BOXES
-
-
-def test_only_class_heads_are_prefiltered_and_nms_sees_fewer_boxes(exported):
-    pb_path, _ = exported
-    litert = FaceDetector(pb_path, backend='litert')._litert
+        for threshold in (0.05, 0.3, 0.6, 0.95, 0.9995):
+            want, got = unfloored(image, threshold), detector(image, threshold)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+        batch = [image, _random_image(height, width, seed=seed + 10)]
+        for want, got in zip(unfloored.detect_batch(batch, 0.3), detector.detect_batch(batch, 0.3)):
+            np.testing.assert_array_equal(got[1], want[1])
+        options = {'min_dimension': 300} if height < 150 else {'max_dimension': 128}
+        np.testing.assert_array_equal(detector(image, 0.3, **options)[1], unfloored(image, 0.3, **options)[1])
+    assert len(unfloored(_random_image(256, 384), 0.05)[1]) == MAX_BOXES
+    # NMS saw fewer boxes: the graph's own outputs are no longer full.
     batch = _random_image(256, 384)[np.newaxis]
-    channels = [values.shape[-1] for values in litert._network(batch[0])]
-    # Class heads: one logit per anchor (21, 1, 1 per feature map); box heads: 4 per anchor.
-    assert sorted(channels[k] for k in litert._score_heads) == [1, 1, 21]
-    _, scores, kept = litert(batch, 0.0)
-    _, high_scores, high_kept = litert(batch, 0.6)
-    assert int(kept[0]) == MAX_BOXES > int(high_kept[0]) > 0
-    # Only rows within the logit margin of the threshold may remain below it.
-    assert high_scores.numpy()[0, :int(high_kept[0])].min() > 0.6 - 1e-3
-
-
-def test_logit_bound_keeps_every_score_above_the_threshold():
-    logits = tf.constant(np.linspace(-20, 20, 400001), tf.float32)
-    scores = tf.sigmoid(logits).numpy()
-    for threshold in (1e-6, 0.05, 0.5, 0.7, 0.999):
-        bound = face_detector._logit_bound(threshold)
-        assert scores[logits.numpy() < bound].max() <= threshold
-        assert bound > np.log(threshold / (1 - threshold)) - 0.02  # drops nearly all it can
-    for threshold in (0.0, 0.9995, 1.0):
-        assert face_detector._logit_bound(threshold) is None
-
-
-def _scores_graph(path_to_sigmoid):
-    """A GraphDef: head -> path_to_sigmoid -> Sigmoid -> scores, and a box head -> boxes."""
-    graph = tf.Graph()
-    with graph.as_default():
-        head = tf.compat.v1.placeholder(tf.float32, [1, 4, 4, 2], name='head')
-        box_head = tf.compat.v1.placeholder(tf.float32, [1, 4, 4, 8], name='box_head')
-        scores = path_to_sigmoid(head)
-        tf.identity(scores, name='scores')
-        tf.identity(tf.reshape(box_head, [1, -1, 4]) * tf.reduce_max(scores), name='boxes')
-    return graph.as_graph_def()
-
-
-@pytest.mark.parametrize('path, qualifies', [
-    (lambda h: tf.sigmoid(tf.reshape(h, [1, -1])), True),
-    (lambda h: tf.sigmoid(tf.reshape(h, tf.stack([tf.shape(h)[0], -1]))), True),  # also read by Shape
-    (lambda h: tf.sigmoid(tf.concat([tf.reshape(h, [1, -1]), tf.zeros([1, 3])], 1)), True),
-    (lambda h: tf.sigmoid(2.0 * tf.reshape(h, [1, -1])), False),
-    (lambda h: tf.nn.softmax(tf.reshape(h, [1, -1, 2]))[..., 1], False),
-])
-def test_score_heads_follow_layout_ops_to_a_sigmoid_only(path, qualifies):
-    graph_def = _scores_graph(path)
-    assert face_detector.score_heads(graph_def, ['head:0', 'box_head:0']) == ((0,) if qualifies else ())
+    counts = [int(detector._run(batch, None, threshold)[2].numpy()[0]) for threshold in (0.0, 0.6)]
+    assert counts[0] == MAX_BOXES > counts[1] > 0
