@@ -35,7 +35,8 @@ CPU_FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16",
 
 
 def cpu_description(cpuinfo_path="/proc/cpuinfo"):
-    """'model name; flags of interest; N cores' of this machine (Linux), for benchmark headers."""
+    """'model name; flags of interest; N cores' of this machine (Linux), for benchmark headers; says so
+    when bench/as_avx2_cpu.sh hides features (the flags are then the ones it shows)."""
     name, flags = "unknown CPU", set()
     try:
         with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
@@ -49,7 +50,9 @@ def cpu_description(cpuinfo_path="/proc/cpuinfo"):
     present = [flag for flag in CPU_FLAGS_OF_INTEREST if flag in flags]
     absent = [flag for flag in CPU_FLAGS_OF_INTEREST if flag not in flags]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{name}; flags: {' '.join(present) or 'none'} (no {' '.join(absent) or '-'}); {cores} cores"
+    emulated = ("; AVX-512, AMX and VNNI hidden by bench/as_avx2_cpu.sh"
+                if "as_avx2_cpu" in os.environ.get("LD_PRELOAD", "") else "")
+    return f"{name}; flags: {' '.join(present) or 'none'} (no {' '.join(absent) or '-'}); {cores} cores{emulated}"
 
 
 def time_interleaved(fns, runs, warmup=5):

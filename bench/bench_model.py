@@ -21,14 +21,22 @@ real photos (bench_detector.py's astronaut + Grace Hopper image at each size), s
 a user's photo gives it. With --weights random (or no shipped weights) the model has seeded
 random weights with boosted class biases and the images are noise, so NMS keeps all 200 boxes.
 
-The first lines name the CPU and its flags. TensorFlow's oneDNN can be limited to AVX2 with
-ONEDNN_MAX_CPU_ISA=AVX2 in the environment (an approximation of an AVX2-only CPU: XNNPACK
-cannot be limited and still uses AVX-512 where the CPU has it, and 'auto' still reads the
-real CPU's flags).
+Thresholds: every graph runs NMS with the upstream's score threshold (0.05), and each path
+returns the boxes scoring above --score_threshold (default 0.5, FaceDetector's default and the
+upstream FaceDetector's): the upstream graph and our Session.run paths filter their outputs in
+numpy as the upstream's FaceDetector does; FaceDetector's LiteRT path leaves the boxes at or
+below it out of NMS (the same boxes above it). --score_threshold 0.05 times NMS over every
+candidate.
+
+The first lines name the CPU and its flags. On a CPU with AVX-512, bench/as_avx2_cpu.sh runs
+this as on an AVX2-only CPU: every library then sees CPUID and /proc/cpuinfo without AVX-512,
+AMX or VNNI and dispatches as there. (ONEDNN_MAX_CPU_ISA=AVX2 limits oneDNN only, a cruder
+approximation: XNNPACK and TensorFlow's own checks still see AVX-512.) Without native bfloat16
+the bfloat16 path is not run.
 
 Example:
     python bench/bench_model.py --runs 30
-    ONEDNN_MAX_CPU_ISA=AVX2 python bench/bench_model.py --runs 30 --only
+    bench/as_avx2_cpu.sh python bench/bench_model.py --runs 30 --only
     python bench/bench_model.py --runs 30 --weights random
     python bench/bench_model.py --runs 40 --only
 """
@@ -42,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from src import anchor_generator, box_utils, export, tflite_export  # noqa: E402
+from src import anchor_generator, box_utils, export, nms, tflite_export  # noqa: E402
 from src.detector import FaceBoxes  # noqa: E402
 from src.atomic_io import write_text_atomic  # noqa: E402
 from src.upstream_checkpoint import load_upstream_checkpoint  # noqa: E402
@@ -156,7 +164,9 @@ def upstream_reference_graph(model, score_threshold, iou_threshold, max_boxes):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=30, help="timed runs per size (after 10 warm-up runs)")
-    parser.add_argument("--score_threshold", type=float, default=0.05, help="NMS score threshold")
+    parser.add_argument("--score_threshold", type=float, default=0.5,
+                        help="each path returns the boxes scoring above this (the graphs' NMS keeps "
+                             "those above 0.05, the upstream's)")
     parser.add_argument("--only", action="store_true",
                         help="time only FaceDetector (float32, auto, litert) and the upstream graph, interleaved "
                              "(fewer TensorFlow sessions in turn: less interference between thread pools)")
@@ -180,15 +190,22 @@ def main(argv=None):
         print("weights: random (seeded, boosted class biases); images: uniform noise")
 
     def session_runner(graph):
-        """(run(image) -> [boxes, scores, num_boxes]) for a graph with the upstream node names."""
+        """(run(image) -> (boxes [N, 4], scores [N]) above --score_threshold) for a graph with the
+        upstream node names, filtered in numpy as the upstream's FaceDetector does."""
         session = tf.compat.v1.Session(graph=graph)
         fetches = [graph.get_tensor_by_name(f"{n}:0") for n in ("boxes", "scores", "num_boxes")]
         feed = graph.get_tensor_by_name("image_tensor:0")
-        return lambda image: session.run(fetches, {feed: image})
+
+        def run(image):
+            boxes, scores, num_boxes = session.run(fetches, {feed: image})
+            boxes, scores = boxes[0][:num_boxes[0]], scores[0][:num_boxes[0]]
+            keep = scores > args.score_threshold
+            return boxes[keep], scores[keep]
+        return run
 
     def our_frozen_graph(dtype, folder):
         """Our export path (SavedModel -> frozen .pb, as create_pb.py writes it), imported."""
-        export.save_saved_model(model, folder, args.score_threshold, 0.3, 200, dtype)
+        export.save_saved_model(model, folder, nms.SCORE_THRESHOLD, nms.IOU_THRESHOLD, nms.MAX_BOXES, dtype)
         graph_def = export.freeze_saved_model(folder)  # eagerly, outside the graph below
         graph = tf.Graph()
         with graph.as_default():
@@ -197,15 +214,18 @@ def main(argv=None):
 
     import face_detector
     from face_detector import FaceDetector
-    no_bfloat16 = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in NO_BFLOAT16_ISAS
+    no_bfloat16 = (os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in NO_BFLOAT16_ISAS
+                   or not face_detector.cpu_has_native_bfloat16())
     if no_bfloat16:
-        # oneDNN limited to an ISA without bfloat16: 'auto' decides as on such a CPU (it reads
-        # /proc/cpuinfo, which still lists the real CPU's flags), and bfloat16 paths are not run.
+        # No bfloat16 arithmetic (or oneDNN limited to an ISA without it): 'auto' decides as on
+        # such a CPU (under the ISA limit /proc/cpuinfo still lists the real CPU's flags), and
+        # the bfloat16 path is not run.
         face_detector.cpu_has_native_bfloat16 = lambda *args: False
     with tempfile.TemporaryDirectory() as temp:
         runners = [session_runner(our_frozen_graph(tf.float32, os.path.join(temp, "fp32"))),
                    None if no_bfloat16 else session_runner(our_frozen_graph(tf.bfloat16, os.path.join(temp, "bf16"))),
-                   session_runner(upstream_reference_graph(model, args.score_threshold, 0.3, 200))]
+                   session_runner(upstream_reference_graph(model, nms.SCORE_THRESHOLD, nms.IOU_THRESHOLD,
+                                                           nms.MAX_BOXES))]
         pb_path = os.path.join(temp, "model.pb")
         export.write_graph_def(export.freeze_saved_model(os.path.join(temp, "fp32")), pb_path)
         tflite_export.export_tflite(pb_path)  # model.tflite beside it
@@ -217,7 +237,8 @@ def main(argv=None):
     runners += [lambda image, d=d: d(image[0], score_threshold=args.score_threshold) for d in detectors]
 
     report = {"cpu": cpu_description(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
-              "runs": args.runs, "weights": "shipped" if real else "random", "paths": [], "path_names": {},
+              "runs": args.runs, "score_threshold": args.score_threshold,
+              "weights": "shipped" if real else "random", "paths": [], "path_names": {},
               "sizes": {}}
     print(f"CPU: {report['cpu']}")
     print(f"TF {tf.__version__}, ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}; "
@@ -232,17 +253,17 @@ def main(argv=None):
         outputs = [run(image) if run is not None else None for run in runners]
         ours, ref = outputs[0], outputs[2]
         # FaceDetector's float32 scores are the frozen graph's (strictly above the threshold).
-        np.testing.assert_allclose(outputs[3][1], ours[1][0][ours[1][0] > args.score_threshold], atol=1e-6)
+        np.testing.assert_allclose(outputs[3][1], ours[1], atol=1e-6)
         # LiteRT: the same detections up to float rounding.
         assert len(outputs[5][1]) == len(outputs[3][1]), "LiteRT and the frozen graph disagree"
         np.testing.assert_allclose(outputs[5][1], outputs[3][1], atol=1e-4)
-        assert int(ours[2][0]) == int(ref[2][0]), "reference and ours disagree"
+        assert len(ours[1]) == len(ref[1]), "reference and ours disagree"
         np.testing.assert_allclose(ours[1], ref[1], atol=1e-4)
         timed = [i for i, name in enumerate(names)
                  if runners[i] is not None and (i == 2 or not args.only or name.startswith("FD"))]
         timings = dict(zip(timed, time_interleaved([lambda run=runners[i]: run(image) for i in timed], args.runs,
                                                    warmup=10)))
-        counts = [out and int(out[2][0]) for out in outputs[:3]] + [len(out[1]) for out in outputs[3:]]
+        counts = [out and len(out[1]) for out in outputs]
         upstream_median = timings[2][0]
         size_report = report["sizes"].setdefault(f"{width}x{height}", {})
         for i in timed:
