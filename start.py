@@ -238,6 +238,7 @@ class _VideoRun:
     detector_calls: int = 0
     faces_saved: int = 0
     tracks_saved: int = 0
+    detector: dict = dataclasses.field(default_factory=dict)  # what ran it: backend, precision
     first_frame_seconds: float = 0.0  # includes TensorFlow's warm-up on the first call
 
     def save_finished(self, finished):
@@ -288,6 +289,7 @@ def _write_outputs(run, source, seconds, options, complete, expected_frames, sto
         # Frames per second after the first frame, whose detector call includes TensorFlow's
         # one-time warm-up (about a second); the overall rate is frames / seconds.
         "processing_fps": round((run.frames - 1) / steady, 2) if run.frames > 1 and steady > 0 else None,
+        "detector": run.detector,
         "options": dataclasses.asdict(options),
     }
     write_text_atomic(os.path.join(run.out_dir, run.stem + SUMMARY_SUFFIX), json.dumps(summary, indent=2) + "\n")
@@ -349,7 +351,9 @@ def process_source(source, detector, output_root, options, position="", window=N
     stopped, run = None, None
     try:
         run = _VideoRun(video_io.create_run_dir(output_root, source.name), stem,
-                        BestFaceKeeper(options.top_k, options.margin, options.min_track_length))
+                        BestFaceKeeper(options.top_k, options.margin, options.min_track_length),
+                        detector={key: getattr(detector, key) for key in ("backend", "precision")
+                                  if hasattr(detector, key)})
         if options.save_video:
             writer = video_io.AtomicVideoWriter(os.path.join(run.out_dir, stem + ANNOTATED_SUFFIX),
                                                 reader.fps, reader.width, reader.height)

@@ -59,6 +59,9 @@ def test_start_on_media_saves_crops_for_every_face(tmp_path):
     assert metrics["mota"] > 0.6 and metrics["idf1"] > 0.75, metrics
     summary = json.loads((out / "sample_summary.json").read_text())
     assert summary["frames"] == len(truth["frames"]) and summary["faces_saved"] == 3 * len(saved)
+    # What ran the detector ('auto': the fastest path of this CPU), for the FPS to be read against.
+    assert summary["detector"]["backend"] in ("tensorflow", "litert"), summary["detector"]
+    assert summary["detector"]["precision"] in ("float32", "bfloat16"), summary["detector"]
     video = cv2.VideoCapture(str(out / "sample_annotated.mp4"))
     frames = 0
     while video.read()[0]:
