@@ -770,9 +770,9 @@ def _computes_in_bfloat16(graph_def):
 # rows scoring above a threshold t are the same, bit for bit, whether or not the boxes scoring at or
 # below t took part. The network's background anchors score ~0.1, above the graph's NMS threshold
 # (0.05): without this, NMS sorts and walks ~16,000 candidates at 1024x768 for a handful of faces.
-# Measured (a one-off profile of the LiteRT path under bench/as_avx2_cpu.sh, AMD EPYC, 2 cores): the
-# graph's part after the network took 3.3 ms at 1024x768 and 2.2 ms at 640x480 with every candidate,
-# 1.4 ms and 0.8 ms with the boxes at or below 0.5 left out.
+# Measured gain at score_threshold 0.5 (python bench/bench_speed_paths.py --runs 40, AMD EPYC, 2 cores),
+# 1024x768 / 640x480: with AVX512_BF16, float32 2.5% / 11.4%, bfloat16 11.6% / 14.8%, LiteRT 8.2% / 13.0%;
+# through bench/as_avx2_cpu.sh (as on an AVX2-only CPU), float32 4.5% / 9.9%, LiteRT 6.0% / 12.2%.
 _SCORE_FLOOR_NAME = 'faceboxes_score_floor'
 _FLOOR_SPEC = tf.TensorSpec([], tf.float32)
 # A logit whose sigmoid (~4e-44) no NMS score threshold above 0 keeps.
@@ -856,9 +856,9 @@ def _reaches(graph_def, output):
 
 
 # --- Speed path: LiteRT (XNNPACK) on CPUs without bfloat16 units ---
-# Measured gain (bench/bench_model.py): with TensorFlow's oneDNN limited to AVX2 on an AVX-512 CPU (an
-# approximation of an AVX2-only CPU), LiteRT took 0.81-0.85x of the upstream graph's time where
-# TensorFlow float32 took 1.00x; on the AVX-512 CPU itself 0.92x / 0.57x against 0.98x / 0.86x.
+# Measured (python bench/report.py: bench/bench_model.py --runs 25 through bench/as_avx2_cpu.sh, AMD EPYC
+# seen as AVX2-only, 2 cores): LiteRT took 0.60x / 0.59x of the upstream graph's time at 1024x768 /
+# 640x480, TensorFlow float32 0.93x / 0.93x.
 
 def _import_litert():
     """ai_edge_litert's Interpreter class and flatbuffer schema; ImportError with the fix if missing."""

@@ -1,9 +1,14 @@
 """What each optional speed path of face_detector.FaceDetector gains, measured by turning it off.
 
-FaceDetector saves a little per call in three ways (see its "per-call overheads" section). Each
-is timed here against the same detector without it, and all three against a detector without any,
-interleaved call by call in one process (medians of --runs calls, after warm-up), at 1024x768 and
-640x480, on the shipped model and bench_detector.py's photo pair (astronaut + Grace Hopper):
+Each path is timed against the same detector without it, interleaved call by call in one process
+(medians of --runs calls, after warm-up, each call with FaceDetector's default score_threshold
+0.5), at 1024x768 and 640x480, on the shipped model and bench_detector.py's photo pair (astronaut +
+Grace Hopper):
+  - score_floor: the boxes scoring at or below the call's threshold left out of NMS (off: the
+    graph as frozen, whose NMS walks every anchor above 0.05); timed on TensorFlow and, where the
+    model's .tflite and ai_edge_litert are there, on LiteRT.
+FaceDetector also saves a little per call in three ways (see its "per-call overheads" section),
+each timed on TensorFlow, and all three against a detector without any:
   - zero_copy: the numpy image handed to TensorFlow through DLPack (off: tf.convert_to_tensor,
     which copies it into a new buffer);
   - fast_call: calling the concrete functions' AtomicFunction directly (off: ConcreteFunction
@@ -33,27 +38,30 @@ SIZES = ((768, 1024), (480, 640))
 WARMUP = 10
 
 
-def build(model, precision, **patches):
+def build(model, precision, backend='tensorflow', **patches):
     """A FaceDetector made while face_detector's module attributes in `patches` are replaced."""
     import face_detector
     saved = {name: getattr(face_detector, name) for name in patches}
     try:
         for name, value in patches.items():
             setattr(face_detector, name, value)
-        return face_detector.FaceDetector(model, precision=precision, backend='tensorflow')
+        return face_detector.FaceDetector(model, precision=precision, backend=backend)
     finally:
         for name, value in saved.items():
             setattr(face_detector, name, value)
 
 
-def pairs(model, bfloat16):
+def pairs(model, precision, backend):
     """[(path name, detector with it, detector without it)]."""
     import tensorflow as tf
-    precision = 'bfloat16' if bfloat16 else 'float32'
-    base = build(model, precision)
+    bfloat16 = precision == 'bfloat16'
+    base = build(model, precision, backend)
+    result = [('score_floor', base, build(model, precision, backend, add_score_floor=lambda graph: (graph, False)))]
+    if backend == 'litert':
+        return result
     no_fast_call = dict(_fast_call=lambda concrete: concrete)
-    result = [('zero_copy', base, _Copying(build(model, precision), tf.convert_to_tensor)),
-              ('fast_call', base, build(model, precision, **no_fast_call))]
+    result += [('zero_copy', base, _Copying(build(model, precision), tf.convert_to_tensor)),
+               ('fast_call', base, build(model, precision, **no_fast_call))]
     no_merge = dict(_merge_uint8_casts=lambda graph: graph) if bfloat16 else {}
     if bfloat16:
         result.append(('merged_casts', base, build(model, precision, **no_merge)))
@@ -98,18 +106,25 @@ def main(argv=None):
     from bench_conv1 import cpu_description
     from bench_detector import make_test_image
 
-    from face_detector import cpu_has_native_bfloat16
+    from face_detector import LiteRTUnavailable, cpu_has_native_bfloat16, load_tflite_for
     print(f'CPU: {cpu_description()}')
-    modes = [False, True] if cpu_has_native_bfloat16() else [False]
-    if not cpu_has_native_bfloat16():
+    modes = [('float32', 'tensorflow')]
+    if cpu_has_native_bfloat16():
+        modes.append(('bfloat16', 'tensorflow'))
+    else:
         print('(no native bfloat16 here: the bfloat16-only paths are not timed)')
-    print(f"{'precision':>9} {'path':>13} {'size':>9} {'with ms':>8} {'without':>8} {'gain':>6}")
-    for bfloat16 in modes:
-        for name, with_path, without_path in pairs(args.model, bfloat16):
+    try:
+        load_tflite_for(args.model)
+        modes.append(('float32', 'litert'))
+    except (ImportError, LiteRTUnavailable) as error:
+        print(f'(LiteRT not timed: {error})')
+    print(f"{'runs':>19} {'path':>13} {'size':>9} {'with ms':>8} {'without':>8} {'gain':>6}")
+    for precision, backend in modes:
+        for name, with_path, without_path in pairs(args.model, precision, backend):
             for height, width in SIZES:
                 image, _ = make_test_image(height, width)
                 on, off = time_pair(with_path, without_path, image, args.runs)
-                print(f"{'bfloat16' if bfloat16 else 'float32':>9} {name:>13} {width}x{height:<4} "
+                print(f"{precision + ' ' + backend:>19} {name:>13} {width}x{height:<4} "
                       f'{on:8.2f} {off:8.2f} {1 - on / off:6.1%}', flush=True)
     return 0
 
