@@ -166,7 +166,7 @@ def sample_video_figures(extra_args=(), prefix=()):
     return {"video": truth["video"], "frames": summary["frames"], "true_faces": truth["num_faces"],
             "tracks_saved": len(saved), "id_switches": metrics["num_switches"],
             "mota": metrics["mota"], "idf1": metrics["idf1"], "match_iou": MATCH_IOU,
-            "processing_fps": summary["processing_fps"]}
+            "processing_fps": summary["processing_fps"], "detector": summary.get("detector", {})}
 
 
 def load(results_dir, name):
@@ -230,14 +230,18 @@ def tracking_table(results_dir):
     tracking = load(results_dir, "tracking.json")
     if not tracking:
         return [], ""
+    def ran(figures):
+        detector = figures.get("detector")
+        return f"`'auto'` ran {detector['backend']} {detector['precision']}" if detector else "`'auto'`"
+
     lines = ["| video | true faces | tracks saved | ID switches | MOTA | IDF1 | start.py FPS |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-             f"| media/{tracking['video']} ({tracking['frames']} frames) | {tracking['true_faces']} | "
+             f"| media/{tracking['video']} ({tracking['frames']} frames; {ran(tracking)}) | {tracking['true_faces']} | "
              f"{tracking['tracks_saved']} | {tracking['id_switches']} | {tracking['mota']:.3f} | "
              f"{tracking['idf1']:.3f} | {tracking['processing_fps'] or 0:.0f} |"]
     avx2 = tracking.get("avx2")
     if avx2:
-        lines.append(f"| the same as on an AVX2-only CPU (`bench/as_avx2_cpu.sh`; `'auto'` runs LiteRT there) | "
+        lines.append(f"| the same as on an AVX2-only CPU (`bench/as_avx2_cpu.sh`; {ran(avx2)}) | "
                      f"{avx2['true_faces']} | {avx2['tracks_saved']} | {avx2['id_switches']} | "
                      f"{avx2['mota']:.3f} | {avx2['idf1']:.3f} | {avx2['processing_fps'] or 0:.0f} |")
     four_k = tracking.get("4k")
