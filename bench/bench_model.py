@@ -24,8 +24,8 @@ random weights with boosted class biases and the images are noise, so NMS keeps 
 Thresholds: every graph runs NMS with the upstream's score threshold (0.05), and each path
 returns the boxes scoring above --score_threshold (default 0.5, FaceDetector's default and the
 upstream FaceDetector's): the upstream graph and our Session.run paths filter their outputs in
-numpy as the upstream's FaceDetector does; FaceDetector's LiteRT path leaves the boxes at or
-below it out of NMS (the same boxes above it). --score_threshold 0.05 times NMS over every
+numpy as the upstream's FaceDetector does; FaceDetector leaves the boxes at or below it out of
+NMS on every backend (the same boxes above it). --score_threshold 0.05 times NMS over every
 candidate.
 
 The first lines name the CPU and its flags. On a CPU with AVX-512, bench/as_avx2_cpu.sh runs

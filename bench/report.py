@@ -230,6 +230,7 @@ def tracking_table(results_dir):
     tracking = load(results_dir, "tracking.json")
     if not tracking:
         return [], ""
+
     def ran(figures):
         detector = figures.get("detector")
         return f"`'auto'` ran {detector['backend']} {detector['precision']}" if detector else "`'auto'`"
