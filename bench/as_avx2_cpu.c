@@ -244,7 +244,7 @@ __attribute__((constructor)) static void start_as_avx2_cpu(void) {
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_sigaction = on_sigsegv;
-  action.sa_flags = SA_SIGINFO;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK; /* on the thread's alternate stack where it set one */
   sigemptyset(&action.sa_mask);
   int copy = masked_cpuinfo();
   if (copy < 0 || sigaction(SIGSEGV, &action, NULL) != 0 || set_cpuid_faulting(1) != 0) {

@@ -21,8 +21,9 @@ if [ -z "$compiler" ]; then
   exit 3
 fi
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/faceboxes"
-library="$cache/as_avx2_cpu.so"
-if [ ! -f "$library" ] || [ "$source_file" -nt "$library" ]; then
+# Named by the source's hash: checkouts of different versions never use each other's build.
+library="$cache/as_avx2_cpu-$(cksum < "$source_file" | cut -d' ' -f1).so"
+if [ ! -f "$library" ]; then
   mkdir -p "$cache"
   "$compiler" -O2 -Wall -shared -fPIC -o "$library.$$" "$source_file" -ldl
   mv -f "$library.$$" "$library"
