@@ -943,7 +943,7 @@ class _LiteRTGraph:
     The score floor (see add_score_floor), where the graph has one, is fed to the rest.
     """
 
-    def __init__(self, wrapped, graph_def, frontier, content, metadata, model_path, floor):
+    def __init__(self, wrapped, graph_def, frontier, content, metadata, model_path, floored):
         interpreter_class, _ = _import_litert()
         self._new_interpreter = lambda: interpreter_class(model_content=content, num_threads=_usable_cores())
         outputs = metadata['outputs']  # .tflite output name -> the graph's tensor
@@ -956,7 +956,7 @@ class _LiteRTGraph:
         image = _imported(wrapped, _INPUT_NAME)
         head_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in head_tensors]
         value_specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in values]
-        floors = [_imported(wrapped, _SCORE_FLOOR_NAME)] if floor else []
+        floors = [_imported(wrapped, _SCORE_FLOOR_NAME)] if floored else []
         rest = wrapped.prune(feeds=head_tensors + values + floors,
                              fetches=[_imported(wrapped, name) for name in _OUTPUT_NAMES])
         self._rest = _fast_call(tf.function(

@@ -49,11 +49,10 @@ PEER_NAMES = {"faceboxes": "FaceBoxes, shipped model (FaceDetector float32)",
 SIZES = ("1024x768", "640x480")
 
 
-def run(args, what, env=None, prefix=()):
-    """Runs `PREFIX python ARGS` from the repository root (`env` added to the environment); raises
-    SystemExit with one line if it fails."""
+def run(args, what, prefix=()):
+    """Runs `PREFIX python ARGS` from the repository root; raises SystemExit with one line if it fails."""
     print(f"running {what}: {' '.join(list(prefix) + args)}", flush=True)
-    done = subprocess.run(list(prefix) + [sys.executable] + args, cwd=ROOT, env=dict(os.environ, **(env or {})))
+    done = subprocess.run(list(prefix) + [sys.executable] + args, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"error: {what}: exited {done.returncode}")
 

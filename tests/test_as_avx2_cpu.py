@@ -70,6 +70,7 @@ def test_proc_cpuinfo_loses_the_same_flags_and_nothing_else():
                                                         'avx_ifma'))}
     assert seen == real - hidden
     assert {'avx2', 'fma'} & real <= seen
+
     def others(text):
         return [line for line in text.splitlines() if not line.startswith('flags')]
 
